@@ -57,6 +57,7 @@ export const DEFAULT_BATCH_CAPACITY = 4096;
 /** Bytes kept per packet from the start of the outermost IP header (for u32 matches and rewrites). */
 export const DEFAULT_HEAD_BYTES = 64;
 export const NO_VLAN = 0xffff;
+export const NO_CONNECTION = 0xffffffff;
 
 /** Index into `meta`. */
 const META_COUNT = 0;
@@ -90,6 +91,7 @@ function layout(headBytes: number): Field[] {
     { name: 'priority', bytesPerElement: 4, perPacket: 1 },
     { name: 'classId', bytesPerElement: 4, perPacket: 1 },
     { name: 'flowHash', bytesPerElement: 4, perPacket: 1 },
+    { name: 'ctId', bytesPerElement: 4, perPacket: 1 },
     { name: 'ifIndex', bytesPerElement: 2, perPacket: 1 },
     { name: 'flags', bytesPerElement: 2, perPacket: 1 },
     { name: 'sport', bytesPerElement: 2, perPacket: 1 },
@@ -184,6 +186,8 @@ export class PacketBatch {
   readonly priority: Uint32Array;
   readonly classId: Uint32Array;
   readonly flowHash: Uint32Array;
+  /** The conntrack model's entry id for this packet's connection (NO_CONNECTION when none). */
+  readonly ctId: Uint32Array;
   readonly core: Uint16Array;
   readonly ctState: Uint8Array;
   /** 1 when the packet travels in the reply direction of its connection. */
@@ -231,6 +235,7 @@ export class PacketBatch {
     this.priority = v('priority');
     this.classId = v('classId');
     this.flowHash = v('flowHash');
+    this.ctId = v('ctId');
     this.ifIndex = v('ifIndex');
     this.flags = v('flags');
     this.sport = v('sport');
@@ -307,6 +312,7 @@ export class PacketBatch {
     this.priority[i] = 0;
     this.classId[i] = 0;
     this.flowHash[i] = 0;
+    this.ctId[i] = NO_CONNECTION;
     this.core[i] = 0;
     this.ctState[i] = 0;
     this.ctReply[i] = 0;
@@ -351,6 +357,7 @@ export class PacketBatch {
     this.priority[to] = source.priority[from]!;
     this.classId[to] = source.classId[from]!;
     this.flowHash[to] = source.flowHash[from]!;
+    this.ctId[to] = source.ctId[from]!;
     this.core[to] = source.core[from]!;
     this.ctState[to] = source.ctState[from]!;
     this.ctReply[to] = source.ctReply[from]!;
