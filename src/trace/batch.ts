@@ -31,6 +31,15 @@ export const PacketFlag = {
   LINK_NOT_DECODED: 1 << 8,
   /** The IP layer started (l3 set) but its addresses could not be read. */
   IP_PARTIAL: 1 << 9,
+  /**
+   * Which fields of the outer IP header are valid. All four come with IP; with IP_PARTIAL (a cut
+   * or odd header) they say which fields could still be read, as tshark shows them.
+   */
+  IP_HAS_SRC: 1 << 10,
+  IP_HAS_DST: 1 << 11,
+  IP_HAS_PROTO: 1 << 12,
+  /** The fragment fields (FRAGMENT, LATER_FRAGMENT, fragOffset) could be read. */
+  IP_HAS_FRAG: 1 << 13,
 } as const;
 
 /** Connection-tracking state written by the conntrack model (0 = not yet looked at). */

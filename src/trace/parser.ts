@@ -1,0 +1,417 @@
+/**
+ * The record walker shared by the streaming and the in-memory readers: pcap (libpcap
+ * sf-pcap.c) and pcapng (libpcap sf-pcapng.c, draft-ietf-opsawg-pcapng) over one reusable
+ * window of bytes. It never allocates per packet: records are decoded straight from the window
+ * into PacketBatch slots. A record larger than the window is decoded from the part that fits and
+ * the rest is skipped, so memory stays bounded whatever length a record claims.
+ */
+import { InputError } from '../errors.js';
+import type { PacketBatch } from './batch.js';
+import { decodeFrame } from './decode.js';
+
+export const PCAP_MAGIC_USEC = 0xa1b2c3d4;
+export const PCAP_MAGIC_NSEC = 0xa1b23c4d;
+/** Alexey Kuznetsov's patched libpcap: 24-byte record headers (ifindex, protocol, pkt_type, pad). */
+export const PCAP_MAGIC_KUZNETZOV = 0xa1b2cd34;
+export const PCAPNG_SHB = 0x0a0d0d0a;
+const PCAPNG_BYTE_ORDER_MAGIC = 0x1a2b3c4d;
+const PCAPNG_IDB = 1;
+const PCAPNG_OBSOLETE_PB = 2;
+const PCAPNG_SPB = 3;
+const PCAPNG_EPB = 6;
+
+/** libpcap's LT_LINKTYPE: the upper bits of the pcap link-type field carry the FCS length. */
+export const LINKTYPE_MASK = 0x03ffffff;
+/**
+ * Largest record we accept. libpcap refuses more than 262144 bytes for most link types; we allow
+ * far more (BIG TCP/jumbo captures), but a length past this is corruption, not a packet.
+ */
+export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+
+export type TraceFormat = 'pcap' | 'pcapng';
+
+/** What the parser wants from its caller next. */
+export const ParseStatus = {
+  /** The batch is full. */
+  BATCH_FULL: 0,
+  /** The window holds no complete record: compact and refill it (or end, if the input is done). */
+  NEED_MORE: 1,
+  /** The input is done (possibly after a truncation warning). */
+  END: 2,
+} as const;
+export type ParseStatusValue = (typeof ParseStatus)[keyof typeof ParseStatus];
+
+interface InterfaceState {
+  linkType: number;
+  snaplen: number;
+  /** Timestamp units per second (10^n or 2^n). */
+  unitsPerSecond: number;
+  /** if_tsoffset, seconds added to every timestamp. */
+  offsetSeconds: number;
+}
+
+function u16le(b: Uint8Array, p: number): number {
+  return b[p]! | (b[p + 1]! << 8);
+}
+function u16be(b: Uint8Array, p: number): number {
+  return (b[p]! << 8) | b[p + 1]!;
+}
+function u32le(b: Uint8Array, p: number): number {
+  return (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0;
+}
+function u32be(b: Uint8Array, p: number): number {
+  return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+}
+
+/**
+ * Splits a 64-bit count of `unitsPerSecond` units (high and low 32-bit words) into seconds and
+ * nanoseconds exactly, without BigInt: long division in base 2^16 keeps every step below 2^53.
+ * Writes into batch slot `slot`.
+ */
+function setUnitsTimestamp(batch: PacketBatch, slot: number, high: number, low: number, unitsPerSecond: number, offsetSeconds: number): void {
+  let sec: number;
+  let rem: number;
+  if (high < 0x200000) {
+    const units = high * 4294967296 + low;
+    sec = Math.floor(units / unitsPerSecond);
+    rem = units - sec * unitsPerSecond;
+  } else {
+    sec = 0;
+    rem = 0;
+    const digits0 = high >>> 16, digits1 = high & 0xffff, digits2 = low >>> 16, digits3 = low & 0xffff;
+    let cur = digits0;
+    let q = Math.floor(cur / unitsPerSecond); rem = cur - q * unitsPerSecond; sec = q;
+    cur = rem * 65536 + digits1; q = Math.floor(cur / unitsPerSecond); rem = cur - q * unitsPerSecond; sec = sec * 65536 + q;
+    cur = rem * 65536 + digits2; q = Math.floor(cur / unitsPerSecond); rem = cur - q * unitsPerSecond; sec = sec * 65536 + q;
+    cur = rem * 65536 + digits3; q = Math.floor(cur / unitsPerSecond); rem = cur - q * unitsPerSecond; sec = sec * 65536 + q;
+  }
+  batch.tsSec[slot] = sec + offsetSeconds;
+  batch.tsNsec[slot] = unitsPerSecond === 1e9 ? rem : unitsPerSecond === 1e6 ? rem * 1000 : Math.floor((rem * 1e9) / unitsPerSecond);
+}
+
+export class TraceParser {
+  /** The window: bytes [start, end) are unread; `base` is the input offset of window[0]. */
+  readonly window: Uint8Array;
+  start = 0;
+  end = 0;
+  base = 0;
+  /** The source has no more bytes. */
+  eof = false;
+  /** Bytes still to drop before the next record (the rest of a record larger than the window). */
+  private skip = 0;
+
+  format: TraceFormat | null = null;
+  readonly linkTypes: number[] = [];
+  readonly warnings: string[] = [];
+  packets = 0;
+
+  private bigEndian = false;
+  private pcapSubsecondScale = 1000;
+  private pcapRecordHeader = 16;
+  private pcapSnaplen = 0;
+  /** Interfaces of the current pcapng section; `ifBase` is the global index of its first one. */
+  private interfaces: InterfaceState[] = [];
+  private ifBase = 0;
+  private done = false;
+
+  /** `window`: a size to allocate, or the whole input itself (in-memory reading, no copy). */
+  constructor(readonly name: string, window: number | Uint8Array) {
+    if (typeof window === 'number') {
+      this.window = new Uint8Array(window);
+    } else {
+      this.window = window;
+      this.end = window.length;
+      this.eof = true;
+    }
+  }
+
+  /** Input offset of window position p (for messages). */
+  private at(p: number): string {
+    return `${this.name}: byte ${this.base + p}`;
+  }
+
+  private fail(p: number, detail: string): never {
+    throw new InputError(`${this.name}: byte ${this.base + p}`, detail);
+  }
+
+  private u16(p: number): number {
+    return this.bigEndian ? u16be(this.window, p) : u16le(this.window, p);
+  }
+
+  private u32(p: number): number {
+    return this.bigEndian ? u32be(this.window, p) : u32le(this.window, p);
+  }
+
+  /** Moves the unread bytes to the front of the window; returns where the caller may write. */
+  compact(): number {
+    if (this.start > 0) {
+      this.window.copyWithin(0, this.start, this.end);
+      this.base += this.start;
+      this.end -= this.start;
+      this.start = 0;
+    }
+    return this.end;
+  }
+
+  /** Reads the file header once the window holds its first bytes. Returns false while it needs more. */
+  private parseFileHeader(): boolean {
+    const b = this.window;
+    const avail = this.end - this.start;
+    if (avail < 4) {
+      if (!this.eof) return false;
+      if (avail === 0) this.fail(0, 'empty file: no pcap or pcapng header');
+      this.fail(0, `file of ${avail} bytes is too short for a pcap or pcapng header`);
+    }
+    const magicBe = u32be(b, 0);
+    const magicLe = u32le(b, 0);
+    if (magicBe === PCAPNG_SHB) {
+      this.format = 'pcapng';
+      return true; // the SHB is parsed as a block
+    }
+    let magic: number;
+    if (magicLe === PCAP_MAGIC_USEC || magicLe === PCAP_MAGIC_NSEC || magicLe === PCAP_MAGIC_KUZNETZOV) {
+      this.bigEndian = false;
+      magic = magicLe;
+    } else if (magicBe === PCAP_MAGIC_USEC || magicBe === PCAP_MAGIC_NSEC || magicBe === PCAP_MAGIC_KUZNETZOV) {
+      this.bigEndian = true;
+      magic = magicBe;
+    } else {
+      this.fail(0, `not a pcap or pcapng file (magic 0x${magicBe.toString(16).padStart(8, '0')})`);
+    }
+    if (avail < 24) {
+      if (!this.eof) return false;
+      this.fail(avail, `pcap file header cut short: ${avail} of 24 bytes`);
+    }
+    const major = this.u16(4);
+    if (major !== 2) this.fail(4, `unsupported pcap version ${major}.${this.u16(6)} (only 2.x exists)`);
+    this.format = 'pcap';
+    this.pcapSubsecondScale = magic === PCAP_MAGIC_NSEC ? 1 : 1000;
+    this.pcapRecordHeader = magic === PCAP_MAGIC_KUZNETZOV ? 24 : 16;
+    this.pcapSnaplen = this.u32(16);
+    this.linkTypes.push((this.u32(20) & LINKTYPE_MASK) >>> 0);
+    this.start = 24;
+    return true;
+  }
+
+  /**
+   * Fills batch slots from `batch.count` on with the complete records in the window. Returns why
+   * it stopped. Never throws anything but InputError.
+   */
+  parse(batch: PacketBatch): ParseStatusValue {
+    if (this.done) return ParseStatus.END;
+    if (this.format === null && !this.parseFileHeader()) return ParseStatus.NEED_MORE;
+    if (this.skip > 0) {
+      const n = Math.min(this.skip, this.end - this.start);
+      this.start += n;
+      this.skip -= n;
+      if (this.skip > 0) return this.needMore('record');
+    }
+    return this.format === 'pcap' ? this.parsePcap(batch) : this.parsePcapng(batch);
+  }
+
+  private needMore(what: string): ParseStatusValue {
+    if (!this.eof) return ParseStatus.NEED_MORE;
+    this.done = true;
+    const left = this.end - this.start;
+    if (left > 0 || this.skip > 0) {
+      this.warnings.push(`${this.at(this.start)}: file cut short inside a ${what} (${left} byte(s) left); ${this.packets} packet(s) read before it`);
+    }
+    return ParseStatus.END;
+  }
+
+  /** Whether the window is as full as it can get (a record that still does not fit is oversized). */
+  private windowFull(): boolean {
+    return this.start === 0 && this.end === this.window.length;
+  }
+
+  private parsePcap(batch: PacketBatch): ParseStatusValue {
+    const b = this.window;
+    const hdr = this.pcapRecordHeader;
+    const scale = this.pcapSubsecondScale;
+    const linkType = this.linkTypes[0]!;
+    const big = this.bigEndian;
+    let slot = batch.count;
+    const capacity = batch.capacity;
+    while (slot < capacity) {
+      const p = this.start;
+      const avail = this.end - p;
+      if (avail < hdr) {
+        batch.count = slot;
+        return avail === 0 && this.eof ? this.finish() : this.needMore('pcap record header');
+      }
+      const sec = big ? u32be(b, p) : u32le(b, p);
+      const sub = big ? u32be(b, p + 4) : u32le(b, p + 4);
+      const caplen = big ? u32be(b, p + 8) : u32le(b, p + 8);
+      const wireLen = big ? u32be(b, p + 12) : u32le(b, p + 12);
+      if (caplen > MAX_RECORD_BYTES) {
+        batch.count = slot;
+        this.fail(p + 8, `record ${this.packets + 1} claims ${caplen} captured bytes (more than ${MAX_RECORD_BYTES}; snaplen is ${this.pcapSnaplen}): corrupt record header`);
+      }
+      let decodeLen = caplen;
+      if (avail < hdr + caplen) {
+        if (!this.windowFull() && !this.eof) {
+          batch.count = slot;
+          return ParseStatus.NEED_MORE;
+        }
+        if (this.eof) {
+          batch.count = slot;
+          return this.needMore('pcap record');
+        }
+        decodeLen = avail - hdr; // oversized: decode what fits, skip the rest
+      }
+      batch.resetSlot(slot);
+      batch.tsSec[slot] = sec;
+      batch.tsNsec[slot] = sub * scale;
+      if (sub * scale >= 1e9) {
+        // Out-of-range sub-second field (fuzzed files): carry whole seconds over.
+        const ns = sub * scale;
+        batch.tsSec[slot] = sec + Math.floor(ns / 1e9);
+        batch.tsNsec[slot] = ns % 1e9;
+      }
+      batch.caplen[slot] = caplen;
+      batch.wireLen[slot] = wireLen;
+      batch.linkType[slot] = linkType;
+      batch.ifIndex[slot] = 0;
+      batch.frameNo[slot] = ++this.packets;
+      decodeFrame(b, p + hdr, decodeLen, linkType, batch, slot);
+      slot++;
+      if (decodeLen < caplen) {
+        this.skip = caplen - decodeLen;
+        this.start = this.end;
+        batch.count = slot;
+        return this.needMore('pcap record');
+      }
+      this.start = p + hdr + caplen;
+    }
+    batch.count = slot;
+    return ParseStatus.BATCH_FULL;
+  }
+
+  private finish(): ParseStatusValue {
+    this.done = true;
+    return ParseStatus.END;
+  }
+
+  private parsePcapng(batch: PacketBatch): ParseStatusValue {
+    const b = this.window;
+    while (batch.count < batch.capacity) {
+      const p = this.start;
+      const avail = this.end - p;
+      if (avail < 12) return avail === 0 && this.eof ? this.finish() : this.needMore('pcapng block header');
+      const rawType = u32le(b, p);
+      if (rawType === PCAPNG_SHB) {
+        // The byte-order magic decides how to read everything in the section, the length included.
+        const bom = u32le(b, p + 8);
+        if (bom === PCAPNG_BYTE_ORDER_MAGIC) this.bigEndian = false;
+        else if (u32be(b, p + 8) === PCAPNG_BYTE_ORDER_MAGIC) this.bigEndian = true;
+        else this.fail(p + 8, `section header block with a bad byte-order magic 0x${u32be(b, p + 8).toString(16).padStart(8, '0')}`);
+      }
+      const type = this.u32(p);
+      const length = this.u32(p + 4);
+      if (length < 12 || length % 4 !== 0) this.fail(p + 4, `pcapng block (type 0x${type.toString(16)}) has total length ${length}: must be a multiple of 4 and at least 12`);
+      if (length > MAX_RECORD_BYTES) this.fail(p + 4, `pcapng block (type 0x${type.toString(16)}) claims ${length} bytes (more than ${MAX_RECORD_BYTES}): corrupt block header`);
+      const isPacket = type === PCAPNG_EPB || type === PCAPNG_SPB || type === PCAPNG_OBSOLETE_PB;
+      if (avail < length) {
+        if (this.eof) return this.needMore('pcapng block');
+        if (!this.windowFull()) return ParseStatus.NEED_MORE;
+        // Oversized: a packet block is decoded from the part that fits; other blocks are skipped.
+        if (isPacket) this.packetBlock(batch, type, p, length, avail);
+        else if (type === PCAPNG_SHB || type === PCAPNG_IDB) this.fail(p + 4, `pcapng ${type === PCAPNG_IDB ? 'interface description' : 'section header'} block of ${length} bytes is larger than the reader's ${this.window.length}-byte window`);
+        this.skip = length - avail;
+        this.start = this.end;
+        return this.needMore('pcapng block');
+      }
+      const trailer = this.u32(p + length - 4);
+      if (trailer !== length) this.fail(p + length - 4, `pcapng block (type 0x${type.toString(16)}) total length ${length} at its start but ${trailer} at its end`);
+      if (type === PCAPNG_SHB) this.sectionHeader(p, length);
+      else if (type === PCAPNG_IDB) this.interfaceDescription(p, length);
+      else if (isPacket) this.packetBlock(batch, type, p, length, length);
+      // Any other block (statistics, name resolution, custom, unknown) is skipped by its length.
+      this.start = p + length;
+    }
+    return ParseStatus.BATCH_FULL;
+  }
+
+  private sectionHeader(p: number, length: number): void {
+    if (length < 28) this.fail(p + 4, `section header block of ${length} bytes (at least 28)`);
+    const major = this.u16(p + 12);
+    if (major !== 1) this.fail(p + 12, `unsupported pcapng version ${major}.${this.u16(p + 14)}`);
+    this.ifBase = this.linkTypes.length;
+    this.interfaces = [];
+  }
+
+  private interfaceDescription(p: number, length: number): void {
+    if (length < 20) this.fail(p + 4, `interface description block of ${length} bytes (at least 20)`);
+    const iface: InterfaceState = { linkType: this.u16(p + 8), snaplen: this.u32(p + 12), unitsPerSecond: 1e6, offsetSeconds: 0 };
+    // Options: code(2) length(2) value padded to 4, until opt_endofopt or the block's end.
+    const optEnd = p + length - 4;
+    let o = p + 16;
+    while (optEnd - o >= 4) {
+      const code = this.u16(o);
+      const len = this.u16(o + 2);
+      if (code === 0) break;
+      if (o + 4 + len > optEnd) this.fail(o + 2, `interface description option ${code} of ${len} bytes runs past the block's end`);
+      if (code === 9 && len >= 1) {
+        // if_tsresol: high bit set = negative power of 2, else of 10.
+        const v = this.window[o + 4]!;
+        const exp = v & 0x7f;
+        const units = v & 0x80 ? 2 ** exp : 10 ** exp;
+        if (!Number.isFinite(units) || units > 2 ** 37 || (v & 0x80 && exp > 37) || (!(v & 0x80) && exp > 11)) this.fail(o + 4, `if_tsresol 0x${v.toString(16)} is finer than this reader supports`);
+        iface.unitsPerSecond = units;
+      } else if (code === 14 && len >= 8) {
+        // if_tsoffset: signed 64-bit seconds.
+        const hi = this.bigEndian ? u32be(this.window, o + 4) | 0 : u32le(this.window, o + 8) | 0;
+        const lo = this.bigEndian ? u32be(this.window, o + 8) : u32le(this.window, o + 4);
+        iface.offsetSeconds = hi * 4294967296 + lo;
+      }
+      o += 4 + ((len + 3) & ~3);
+    }
+    this.interfaces.push(iface);
+    this.linkTypes.push(iface.linkType);
+  }
+
+  /** Decodes an EPB, SPB or obsolete PB whose first `present` bytes are in the window. */
+  private packetBlock(batch: PacketBatch, type: number, p: number, length: number, present: number): void {
+    let ifId: number;
+    let high = 0;
+    let low = 0;
+    let caplen: number;
+    let wireLen: number;
+    let data: number;
+    if (type === PCAPNG_EPB || type === PCAPNG_OBSOLETE_PB) {
+      if (length < 32) this.fail(p + 4, `${type === PCAPNG_EPB ? 'enhanced' : 'obsolete'} packet block of ${length} bytes (at least 32)`);
+      ifId = type === PCAPNG_EPB ? this.u32(p + 8) : this.u16(p + 8);
+      high = this.u32(p + 12);
+      low = this.u32(p + 16);
+      caplen = this.u32(p + 20);
+      wireLen = this.u32(p + 24);
+      data = p + 28;
+      if (caplen > length - 32) this.fail(p + 20, `packet block of ${length} bytes claims ${caplen} captured bytes`);
+    } else {
+      if (length < 16) this.fail(p + 4, `simple packet block of ${length} bytes (at least 16)`);
+      ifId = 0;
+      wireLen = this.u32(p + 8);
+      data = p + 12;
+      caplen = Math.min(wireLen, length - 16);
+    }
+    const iface = this.interfaces[ifId];
+    if (iface === undefined) this.fail(p + 8, `packet block refers to interface ${ifId}, but the section has ${this.interfaces.length} interface(s)`);
+    if (type === PCAPNG_SPB && iface.snaplen > 0) caplen = Math.min(caplen, iface.snaplen);
+    const slot = batch.count;
+    batch.resetSlot(slot);
+    if (type === PCAPNG_SPB) {
+      batch.tsSec[slot] = 0;
+      batch.tsNsec[slot] = 0;
+    } else {
+      setUnitsTimestamp(batch, slot, high, low, iface.unitsPerSecond, iface.offsetSeconds);
+    }
+    batch.caplen[slot] = caplen;
+    batch.wireLen[slot] = wireLen;
+    batch.linkType[slot] = iface.linkType;
+    batch.ifIndex[slot] = this.ifBase + ifId;
+    batch.frameNo[slot] = ++this.packets;
+    const decodeLen = Math.max(0, Math.min(caplen, p + present - data));
+    decodeFrame(this.window, data, decodeLen, iface.linkType, batch, slot);
+    batch.count = slot + 1;
+  }
+}
