@@ -43,6 +43,7 @@ export function formatIPv6(w0: number, w1: number, w2: number, w3: number): stri
       continue;
     }
     if (embedIPv4 && i === 6) {
+      if (!out.endsWith(':')) out += ':';
       out += formatIPv4(w3 >>> 0);
       break;
     }
