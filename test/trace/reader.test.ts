@@ -236,3 +236,16 @@ describe('bundled real captures (fixtures/trace) match their tshark truth', () =
     expect(streamed).toEqual(truth);
   });
 });
+
+describe('clearBatch', () => {
+  it('clears exactly what PacketBatch.resetSlot clears', async () => {
+    const { clearBatch } = await import('../../src/trace/parser.js');
+    const a = new PacketBatch(3, 8);
+    const b = new PacketBatch(3, 8);
+    new Uint8Array(a.buffer).fill(0xa5);
+    new Uint8Array(b.buffer).fill(0xa5);
+    clearBatch(a);
+    for (let i = 0; i < 3; i++) b.resetSlot(i);
+    expect(new Uint8Array(a.buffer)).toEqual(new Uint8Array(b.buffer));
+  });
+});
