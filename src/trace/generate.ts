@@ -318,6 +318,7 @@ export class TraceGenerator {
   private heapSize = 0;
   private nextFlow = 0;
   private flowsStarted = 0;
+  private peakActive = 0;
   private readonly sportOffset: number;
   private readonly payloadTemplate: Uint8Array;
   /** payloadViews[n] = first n template bytes, preallocated so copying allocates nothing. */
@@ -382,6 +383,11 @@ export class TraceGenerator {
   /** Flows started so far (flow patterns; synflood counts each SYN, portscan each probe). */
   get flowCount(): number {
     return this.flowsStarted;
+  }
+
+  /** Most flows that were active at once so far (what the per-flow state had to hold). */
+  get peakActiveFlows(): number {
+    return this.peakActive;
   }
 
   get done(): boolean {
@@ -613,6 +619,7 @@ export class TraceGenerator {
     }
     this.heap[this.heapSize] = slot;
     this.siftUp(this.heapSize++);
+    if (this.heapSize > this.peakActive) this.peakActive = this.heapSize;
   }
 
   private emitFlowStep(slot: number, step: number, out: Uint8Array, offset: number): number {
