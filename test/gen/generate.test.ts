@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PacketBatch, PacketFlag } from '../../src/trace/batch.js';
 import { foldChecksum, sum16, TraceGenerator, type GenerateOptions } from '../../src/trace/generate.js';
 import { MemoryTraceWriter, writeFrames, type TraceWriterOptions } from '../../src/trace/write.js';
+import { repoRoot } from '../support/shared.js';
 import { flowKey, hasTcpdump, internetChecksum, parseFrame, readPcap, type Packet } from './frames.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pktbench-gen-'));
@@ -375,5 +376,17 @@ describe('option checks', () => {
     expect(() => new TraceGenerator({ clientNet: '10.0.0.0/31' })).toThrow(/no room for hosts/);
     expect(() => new TraceGenerator({ serverNet6: '2001:db8::zz/64' })).toThrow(/not an IPv6 prefix/);
     expect(() => new TraceGenerator({ mix: { tcp: 0, udp: 0, icmp: 0 } })).toThrow(/protocol mix/);
+  });
+});
+
+describe('fixtures/traces/default.pcap', () => {
+  it('is exactly what the command in fixtures/traces/README.md generates', () => {
+    const committed = readFileSync(join(repoRoot, 'fixtures/traces/default.pcap'));
+    const made = generate(
+      { seed: 1, packets: 20000, flows: 1000, pps: 10000, pattern: 'zipf', ipv6: 0.2, payloadMin: 16, payloadMax: 256, concurrent: 200 },
+      { format: 'pcap', interfaces: [{ linkType: 1, snaplen: 262144 }] },
+    );
+    expect(made.length).toBe(committed.length);
+    expect(Buffer.from(made).equals(committed)).toBe(true);
   });
 });
