@@ -124,14 +124,18 @@ export function parseFrame(f: Uint8Array): Packet {
     ipLen = (f[l3 + 2]! << 8) | f[l3 + 3]!;
     ipOk = internetChecksum([f.subarray(l3, l3 + ihl)]) === 0;
     const l4Len = ipLen - ihl;
-    pseudo = Uint8Array.of(...f.subarray(l3 + 12, l3 + 20), 0, proto, l4Len >> 8, l4Len & 255);
+    pseudo = new Uint8Array(12);
+    pseudo.set(f.subarray(l3 + 12, l3 + 20));
+    pseudo[9] = proto; pseudo[10] = l4Len >> 8; pseudo[11] = l4Len & 255;
   } else {
     l4 = l3 + 40;
     proto = f[l3 + 6]!;
     ttl = f[l3 + 7]!;
     const l4Len = (f[l3 + 4]! << 8) | f[l3 + 5]!;
     ipLen = 40 + l4Len;
-    pseudo = Uint8Array.of(...f.subarray(l3 + 8, l3 + 40), 0, 0, l4Len >> 8, l4Len & 255, 0, 0, 0, proto);
+    pseudo = new Uint8Array(40);
+    pseudo.set(f.subarray(l3 + 8, l3 + 40));
+    pseudo[34] = l4Len >> 8; pseudo[35] = l4Len & 255; pseudo[39] = proto;
   }
   const end = l3 + ipLen;
   const seg = f.subarray(l4, end);

@@ -136,39 +136,41 @@ describe('flows and lifecycles', () => {
     expect(flows.size).toBe(250);
     let fin = 0;
     let rst = 0;
-    for (const list of flows.values()) {
+    const problems: string[] = [];
+    const want = (ok: boolean, what: string): void => {
+      if (!ok && problems.length < 10) problems.push(what);
+    };
+    for (const [key, list] of flows) {
       const client = list[0]!.src;
       const [syn, synAck, ack] = list;
-      expect(syn!.tcpFlags).toBe(SYN);
-      expect(synAck!.tcpFlags).toBe(SYN | ACK);
-      expect(synAck!.src).not.toBe(client);
-      expect(synAck!.ack).toBe((syn!.seq + 1) >>> 0);
-      expect(ack!.tcpFlags).toBe(ACK);
+      want(syn!.tcpFlags === SYN, `${key}: first packet not a SYN`);
+      want(synAck!.tcpFlags === (SYN | ACK) && synAck!.src !== client, `${key}: second packet not the server's SYN/ACK`);
+      want(synAck!.ack === ((syn!.seq + 1) >>> 0), `${key}: SYN/ACK acks ${synAck!.ack}`);
+      want(ack!.tcpFlags === ACK, `${key}: third packet not an ACK`);
       let cNext = (syn!.seq + 1) >>> 0;
       let sNext = (synAck!.seq + 1) >>> 0;
-      for (const p of list.slice(2)) {
+      list.slice(2).forEach((p, i) => {
         const fromClient = p.src === client;
-        expect(p.seq).toBe(fromClient ? cNext : sNext);
-        expect(p.tcpFlags & ACK).toBe(ACK);
-        expect(p.ack).toBe(fromClient ? sNext : cNext);
+        want(p.seq === (fromClient ? cNext : sNext), `${key} packet ${i + 2}: seq ${p.seq}, expected ${fromClient ? cNext : sNext}`);
+        want((p.tcpFlags & ACK) === ACK && p.ack === (fromClient ? sNext : cNext), `${key} packet ${i + 2}: ack ${p.ack}`);
         const consumed = p.payload + (p.tcpFlags & FIN ? 1 : 0);
         if (fromClient) cNext = (cNext + consumed) >>> 0;
         else sNext = (sNext + consumed) >>> 0;
-      }
+      });
       const last = list.at(-1)!;
       if (last.tcpFlags & RST) {
         rst++;
-        expect(last.tcpFlags).toBe(RST | ACK);
-        expect(last.src).toBe(client);
+        want(last.tcpFlags === (RST | ACK) && last.src === client, `${key}: RST not a client RST/ACK`);
       } else {
         fin++;
         const [f1, f2, f3] = list.slice(-3);
-        expect([f1!.tcpFlags, f2!.tcpFlags, f3!.tcpFlags]).toEqual([FIN | ACK, FIN | ACK, ACK]);
-        expect([f1!.src === client, f2!.src === client, f3!.src === client]).toEqual([true, false, true]);
+        want(f1!.tcpFlags === (FIN | ACK) && f2!.tcpFlags === (FIN | ACK) && f3!.tcpFlags === ACK, `${key}: close is not FIN/ACK, FIN/ACK, ACK`);
+        want(f1!.src === client && f2!.src !== client && f3!.src === client, `${key}: close directions wrong`);
       }
       // The first data packet is the client's request with PSH.
-      if (list.length > 6) expect(list[3]!.tcpFlags).toBe(PSH | ACK);
+      if (list.length > 6) want(list[3]!.tcpFlags === (PSH | ACK) && list[3]!.src === client, `${key}: first data packet not the client's PSH/ACK`);
     }
+    expect(problems).toEqual([]);
     expect(fin).toBeGreaterThan(190);
     expect(rst).toBeGreaterThan(8);
   });
