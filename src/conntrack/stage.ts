@@ -1,0 +1,224 @@
+/**
+ * The conntrack hooks as pipeline stages (net/netfilter/nf_conntrack_core.c):
+ *
+ * - ConntrackInStage = `nf_conntrack_in` (PRE_ROUTING/LOCAL_OUT, priority -200): finds the
+ *   packet's entry or creates an unconfirmed one, runs the protocol handler, and writes the
+ *   packet's ctState, ctId and ctReply.
+ * - ConntrackConfirmStage = `__nf_conntrack_confirm` (POST_ROUTING/LOCAL_IN, last priority):
+ *   inserts the new entry into the hash only if the packet was not dropped on the way.
+ * - ConntrackStage runs both back to back (no rules between them).
+ *
+ * A packet whose ctState is already UNTRACKED (a raw-table NOTRACK rule ran first) is left
+ * alone, as nf_conntrack_in leaves an skb that already carries the untracked conntrack.
+ */
+import type { PipelineStage } from '../pipeline/stage.js';
+import { CtState, NO_CONNECTION, PacketFlag, Verdict, type PacketBatch } from '../trace/batch.js';
+import { icmpIsError, icmpPacket, NR_ICMP_TYPES, setQuotedTuple } from './proto-icmp.js';
+import { tcpPacket } from './proto-tcp.js';
+import { genericPacket, udpPacket } from './proto-udp.js';
+import { CtStatus, NO_NODE, PacketResult, type ConntrackTable, type PacketResultValue } from './table.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, icmpReplyType } from './tuple.js';
+
+const BROKEN = PacketFlag.MALFORMED | PacketFlag.IP_PARTIAL;
+
+/** Marks packet i untracked (what the raw table's NOTRACK / CT --notrack does before conntrack). */
+export function markUntracked(batch: PacketBatch, i: number): void {
+  batch.ctState[i] = CtState.UNTRACKED;
+  batch.ctId[i] = NO_CONNECTION;
+}
+
+/** Trace nanoseconds to the model's wrapping millisecond clock (HZ = 1000). */
+export function nsToMs(nowNs: number): number {
+  return Math.floor(nowNs / 1e6) >>> 0;
+}
+
+export class ConntrackInStage implements PipelineStage {
+  readonly name = 'conntrack-in';
+  /** The unconfirmed entry the current packet created (NO_NODE when none). */
+  pending = NO_NODE;
+
+  constructor(readonly table: ConntrackTable) {}
+
+  packet(batch: PacketBatch, i: number, nowNs: number): void {
+    const t = this.table;
+    if (this.pending !== NO_NODE) {
+      // The previous packet never reached the confirm hook: its entry dies unconfirmed.
+      t.discard(this.pending);
+      this.pending = NO_NODE;
+    }
+    batch.ctReply[i] = 0;
+    if (batch.ctState[i] === CtState.UNTRACKED) {
+      batch.ctId[i] = NO_CONNECTION;
+      t.stats.untracked++;
+      return;
+    }
+    batch.ctId[i] = NO_CONNECTION;
+    if (batch.verdict[i] === Verdict.DROP) return;
+    const nowMs = nsToMs(nowNs);
+    t.maybeGc(nowMs);
+    const flags = batch.flags[i]!;
+    const l3 = batch.l3[i]!;
+    if ((flags & PacketFlag.IP) === 0) {
+      if (l3 !== 0) this.invalid(batch, i);
+      else {
+        batch.ctState[i] = CtState.NONE;
+        t.stats.notIp++;
+      }
+      return;
+    }
+    if (flags & PacketFlag.LATER_FRAGMENT) {
+      // The kernel reassembles before conntrack; the model sees the pieces and cannot attach them.
+      batch.ctState[i] = CtState.INVALID;
+      t.stats.laterFragments++;
+      return;
+    }
+    if (flags & BROKEN) return this.invalid(batch, i);
+    const proto = batch.proto[i]!;
+    const w = i * 4;
+    let sport = 0;
+    let dport = 0;
+    if (proto === IPPROTO_TCP) {
+      if ((flags & (PacketFlag.PORTS | PacketFlag.TCP)) !== (PacketFlag.PORTS | PacketFlag.TCP)) return this.invalid(batch, i);
+      sport = batch.sport[i]!;
+      dport = batch.dport[i]!;
+    } else if ((proto === IPPROTO_ICMP && l3 === 4) || (proto === IPPROTO_ICMPV6 && l3 === 6)) {
+      if ((flags & PacketFlag.ICMP) === 0) return this.invalid(batch, i);
+      const type = batch.icmpType[i]!;
+      if (l3 === 4 && type > NR_ICMP_TYPES) return this.error(batch, i);
+      if (icmpIsError(l3, type)) return this.related(batch, i, nowMs);
+      sport = batch.icmpId[i]!;
+      dport = (type << 8) | batch.icmpCode[i]!;
+    } else if (proto === IPPROTO_UDP || proto === IPPROTO_UDPLITE || proto === 132 || proto === 33) {
+      if ((flags & PacketFlag.PORTS) === 0) return this.invalid(batch, i);
+      sport = batch.sport[i]!;
+      dport = batch.dport[i]!;
+    }
+    const s = batch.src;
+    const d = batch.dst;
+    const hash = t.setTuple(l3, proto, s[w]!, s[w + 1]!, s[w + 2]!, s[w + 3]!, d[w]!, d[w + 1]!, d[w + 2]!, d[w + 3]!, sport, dport);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const node = t.find(hash, nowMs);
+      let c: number;
+      let dir: number;
+      let confirmed: boolean;
+      if (node === NO_NODE) {
+        // init_conntrack: the reply tuple must be invertible (ICMP: a known request/reply pair).
+        if ((proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) && icmpReplyType(l3, dport >>> 8) < 0) return this.invalid(batch, i);
+        c = t.alloc(hash, nowMs);
+        if (c === NO_NODE) {
+          // Table full and nothing evictable: NF_DROP (drop counted by alloc).
+          batch.verdict[i] = Verdict.DROP;
+          batch.ctState[i] = CtState.INVALID;
+          return;
+        }
+        dir = 0;
+        confirmed = false;
+      } else {
+        c = node >>> 1;
+        dir = node & 1;
+        confirmed = true;
+      }
+      // ctinfo before the handler runs (resolve_normal_ct).
+      const seen = (t.status[c]! & CtStatus.SEEN_REPLY) !== 0;
+      const state = dir === 1 || seen ? CtState.ESTABLISHED : CtState.NEW;
+      const result = this.handle(proto, c, dir, batch.tcpFlags[i]!, nowMs, confirmed);
+      if (result === PacketResult.REPEAT) {
+        t.kill(c);
+        continue;
+      }
+      if (result === PacketResult.INVALID) {
+        if (!confirmed) t.discard(c);
+        return this.invalid(batch, i);
+      }
+      if (dir === 1 && !seen && t.isLive(c)) t.status[c] = t.status[c]! | CtStatus.SEEN_REPLY;
+      batch.ctState[i] = state;
+      batch.ctId[i] = c;
+      batch.ctReply[i] = dir;
+      if (!confirmed) this.pending = c;
+      return;
+    }
+    this.invalid(batch, i);
+  }
+
+  private handle(proto: number, c: number, dir: number, tcpFlags: number, nowMs: number, confirmed: boolean): PacketResultValue {
+    const t = this.table;
+    switch (proto) {
+      case IPPROTO_TCP: return tcpPacket(t, c, dir, tcpFlags, nowMs, confirmed);
+      case IPPROTO_UDP:
+      case IPPROTO_UDPLITE: return udpPacket(t, c, nowMs, confirmed);
+      case IPPROTO_ICMP:
+      case IPPROTO_ICMPV6: return icmpPacket(t, c, nowMs, confirmed);
+      default: return genericPacket(t, c, nowMs);
+    }
+  }
+
+  /** An ICMP error: RELATED to the connection of the quoted header, else counted `error`. */
+  private related(batch: PacketBatch, i: number, nowMs: number): void {
+    const t = this.table;
+    const hash = setQuotedTuple(t, batch, i);
+    const node = hash < 0 ? NO_NODE : t.find(hash, nowMs);
+    if (node === NO_NODE) return this.error(batch, i);
+    batch.ctState[i] = CtState.RELATED;
+    batch.ctId[i] = node >>> 1;
+    batch.ctReply[i] = node & 1;
+  }
+
+  private invalid(batch: PacketBatch, i: number): void {
+    batch.ctState[i] = CtState.INVALID;
+    this.table.stats.invalid++;
+  }
+
+  private error(batch: PacketBatch, i: number): void {
+    batch.ctState[i] = CtState.INVALID;
+    this.table.stats.error++;
+  }
+
+  finish(endNs: number): void {
+    if (this.pending !== NO_NODE) {
+      this.table.discard(this.pending);
+      this.pending = NO_NODE;
+    }
+    this.table.expireAll(nsToMs(endNs));
+  }
+}
+
+export class ConntrackConfirmStage implements PipelineStage {
+  readonly name = 'conntrack-confirm';
+
+  constructor(readonly inStage: ConntrackInStage) {}
+
+  /** Runs for dropped packets too: a dropped NEW packet frees its unconfirmed entry. */
+  packet(batch: PacketBatch, i: number): void {
+    const c = this.inStage.pending;
+    if (c === NO_NODE || batch.ctId[i] !== c) return;
+    this.inStage.pending = NO_NODE;
+    const t = this.inStage.table;
+    const v = batch.verdict[i];
+    if (v === Verdict.DROP || v === Verdict.REJECT) {
+      t.discard(c);
+      return;
+    }
+    if (!t.confirm(c)) batch.verdict[i] = Verdict.DROP;
+  }
+}
+
+/** Conntrack in and confirm back to back, for runs without rules. */
+export class ConntrackStage implements PipelineStage {
+  readonly name = 'conntrack';
+  readonly in: ConntrackInStage;
+  readonly confirm: ConntrackConfirmStage;
+
+  constructor(readonly table: ConntrackTable) {
+    this.in = new ConntrackInStage(table);
+    this.confirm = new ConntrackConfirmStage(this.in);
+  }
+
+  packet(batch: PacketBatch, i: number, nowNs: number): void {
+    this.in.packet(batch, i, nowNs);
+    this.confirm.packet(batch, i);
+  }
+
+  finish(endNs: number): void {
+    this.in.finish(endNs);
+  }
+}

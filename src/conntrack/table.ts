@@ -1,0 +1,644 @@
+/**
+ * The connection table of net/netfilter/nf_conntrack_core.c over typed arrays.
+ *
+ * One hash table of `buckets` chain heads; every connection owns two nodes (node = 2 * id + dir,
+ * ORIGINAL = 0, REPLY = 1), each linked at the head of its own tuple's chain
+ * (`__nf_conntrack_hash_insert`). Per connection the model keeps 56 bytes (IPv4): both tuples'
+ * first address words and ports, the two next links, the two raw hashes, expiry, mark, status,
+ * protocol state and one protocol word; IPv6 connections add 48 bytes in a side array allocated
+ * on the first IPv6 entry. No object per entry, nothing allocated per packet (the arrays double
+ * in size when they fill, up to `max`).
+ *
+ * Time is a wrapping 32-bit millisecond stamp, compared as the kernel compares jiffies
+ * (`nf_ct_is_expired`: (s32)(timeout - now) <= 0).
+ */
+import type { ConntrackView } from './view.js';
+import { TcpState, Timeouts } from './timeouts.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, icmpReplyType, reciprocalScale, TupleHasher, type HashAlgorithm } from './tuple.js';
+
+export const NO_NODE = 0xffffffff;
+
+/** What a protocol handler tells the core (the sign convention of nf_conntrack_handle_packet). */
+export const PacketResult = {
+  /** NF_ACCEPT: the packet belongs to the entry. */
+  ACCEPT: 0,
+  /** -NF_ACCEPT: the packet is INVALID and leaves the entry alone (counted `invalid`). */
+  INVALID: 1,
+  /** -NF_REPEAT: the entry was closed; kill it and look the packet up again (TCP reopen). */
+  REPEAT: 2,
+} as const;
+export type PacketResultValue = (typeof PacketResult)[keyof typeof PacketResult];
+
+/** Bits of `status` (a subset of enum ip_conntrack_status, renumbered to fit a byte). */
+export const CtStatus = {
+  IN_USE: 1,
+  CONFIRMED: 2,
+  SEEN_REPLY: 4,
+  ASSURED: 8,
+} as const;
+
+/** NF_CT_EVICTION_RANGE: buckets early_drop scans. */
+export const EVICTION_RANGE = 8;
+/** __nf_conntrack_confirm's chain limit: MIN_CHAINLEN + random below MAX_CHAINLEN. */
+export const MIN_CHAINLEN = 50;
+export const MAX_CHAINLEN = 30;
+/** gc_worker bounds (ms): first run after 1 s, then the mean remaining lifetime clamped to [1 s, 60 s]. */
+export const GC_SCAN_INTERVAL_MIN_MS = 1000;
+export const GC_SCAN_INTERVAL_MAX_MS = 60_000;
+export const GC_SCAN_INTERVAL_CLAMP_MS = 300_000;
+/** Nodes-visited histogram size (the last slot counts everything longer). */
+export const VISIT_HISTOGRAM_SLOTS = 257;
+
+export interface ConntrackConfig {
+  /** nf_conntrack_buckets (rounded up to a multiple of 512 as nf_ct_alloc_hashtable does). */
+  buckets: number;
+  /** nf_conntrack_max. */
+  max: number;
+  hash: HashAlgorithm;
+  seed: number;
+  zone: number;
+  timeouts: Timeouts;
+  /** nf_conntrack_tcp_loose (default 1). */
+  tcpLoose: boolean;
+  /** nf_conntrack_tcp_be_liberal (default 0; the model tracks no windows, see proto-tcp.ts). */
+  tcpBeLiberal: boolean;
+}
+
+/** nf_ct_alloc_hashtable rounds the size up to PAGE_SIZE / sizeof(struct hlist_nulls_head) = 512. */
+export function roundBuckets(n: number): number {
+  return Math.ceil(n / 512) * 512;
+}
+
+/**
+ * Default nf_conntrack_buckets and nf_conntrack_max from `nf_conntrack_init_start` for a 64-bit
+ * host with `ramBytes` of usable memory. `era` 'current' is v5.15+, 'old' up to v5.14.
+ */
+export function defaultSizing(ramBytes: number, era: 'current' | 'old' = 'current'): { buckets: number; max: number } {
+  const GiB = 1024 * 1024 * 1024;
+  let buckets = Math.floor(ramBytes / 16384 / 8);
+  if (ramBytes > 4 * GiB) buckets = era === 'current' ? 262144 : 65536;
+  else if (ramBytes > GiB) buckets = era === 'current' ? 65536 : 16384;
+  buckets = Math.max(buckets, era === 'current' ? 1024 : 32);
+  buckets = roundBuckets(buckets);
+  return { buckets, max: (era === 'current' ? 1 : 4) * buckets };
+}
+
+export interface ConntrackOptions {
+  buckets?: number;
+  max?: number;
+  hash?: HashAlgorithm;
+  seed?: number;
+  zone?: number;
+  timeouts?: Timeouts;
+  tcpLoose?: boolean;
+  tcpBeLiberal?: boolean;
+}
+
+/** Host the defaults describe: a 64-bit box with more than 4 GiB (262144 buckets, max 262144). */
+export const DEFAULT_BUCKETS = 262144;
+
+/**
+ * Fills in the kernel's defaults: without `buckets`, the current kernel's size for a > 4 GiB host
+ * and max = buckets; with `buckets` (as the hashsize module parameter) max = 8 x buckets.
+ */
+export function resolveConfig(o: ConntrackOptions = {}): ConntrackConfig {
+  const buckets = roundBuckets(o.buckets ?? DEFAULT_BUCKETS);
+  return {
+    buckets,
+    max: o.max ?? (o.buckets === undefined ? buckets : 8 * buckets),
+    hash: o.hash ?? 'siphash',
+    seed: o.seed ?? 1,
+    zone: o.zone ?? 0,
+    timeouts: o.timeouts ?? new Timeouts(),
+    tcpLoose: o.tcpLoose ?? true,
+    tcpBeLiberal: o.tcpBeLiberal ?? false,
+  };
+}
+
+/** `conntrack -S` counters (struct ip_conntrack_stat) and the model's own. */
+export class ConntrackStats {
+  found = 0;
+  invalid = 0;
+  insert = 0;
+  insertFailed = 0;
+  drop = 0;
+  earlyDrop = 0;
+  error = 0;
+  searchRestart = 0;
+  clashResolve = 0;
+  chainTooLong = 0;
+  // The model's own.
+  lookups = 0;
+  nodesVisited = 0;
+  maxVisited = 0;
+  readonly visitHistogram = new Float64Array(VISIT_HISTOGRAM_SLOTS);
+  created = 0;
+  confirmed = 0;
+  expired = 0;
+  gcRuns = 0;
+  gcEarlyDropped = 0;
+  laterFragments = 0;
+  untracked = 0;
+  notIp = 0;
+}
+
+export class ConntrackTable implements ConntrackView {
+  readonly buckets: number;
+  readonly max: number;
+  readonly hasher: TupleHasher;
+  readonly timeouts: Timeouts;
+  readonly tcpLoose: boolean;
+  readonly tcpBeLiberal: boolean;
+  readonly stats = new ConntrackStats();
+  /** nf_conntrack_count: allocated entries, unconfirmed ones included. */
+  count = 0;
+  readonly heads: Uint32Array;
+
+  capacity = 0;
+  // Per connection (arrays are replaced when the table grows; read them through the table).
+  l3 = new Uint8Array(0);
+  proto = new Uint8Array(0);
+  status = new Uint8Array(0);
+  /** TCP: TcpState. */
+  protoState = new Uint8Array(0);
+  /** Per node: first address word of its tuple's source and destination. */
+  addr = new Uint32Array(0);
+  /** Per node: sport << 16 | dport of its tuple. */
+  ports = new Uint32Array(0);
+  /** Per node: the next node in its chain (NO_NODE ends it); for free entries, the free list. */
+  next = new Uint32Array(0);
+  /** Per node: hash_conntrack_raw of its tuple. */
+  nodeHash = new Uint32Array(0);
+  expires = new Uint32Array(0);
+  mark = new Uint32Array(0);
+  /** Protocol word: UDP stream_ts; TCP last index/dir and flags (proto-tcp.ts). */
+  aux = new Uint32Array(0);
+  /** IPv6 only: per node, address words 1..3 of source then destination. */
+  ext: Uint32Array | null = null;
+
+  private freeHead = NO_NODE;
+  private highWater = 0;
+  private rng: number;
+  private nextGcMs = -1;
+  private gcEarlyDrop = false;
+
+  // The packet's tuple, set by setTuple (plain fields: no allocation per packet).
+  pl3 = 4; pproto = 0;
+  ps0 = 0; ps1 = 0; ps2 = 0; ps3 = 0;
+  pd0 = 0; pd1 = 0; pd2 = 0; pd3 = 0;
+  psport = 0; pdport = 0;
+
+  constructor(config: ConntrackConfig) {
+    if (!Number.isInteger(config.buckets) || config.buckets < 1 || config.buckets > 1 << 26) throw new RangeError(`buckets must be 1..67108864, got ${config.buckets}`);
+    if (!Number.isInteger(config.max) || config.max < 1 || config.max > 1 << 26) throw new RangeError(`max must be 1..67108864, got ${config.max}`);
+    this.buckets = roundBuckets(config.buckets);
+    this.max = config.max;
+    this.hasher = new TupleHasher(config.hash, config.seed, config.zone);
+    this.timeouts = config.timeouts;
+    this.tcpLoose = config.tcpLoose;
+    this.tcpBeLiberal = config.tcpBeLiberal;
+    this.heads = new Uint32Array(this.buckets).fill(NO_NODE);
+    this.rng = (config.seed ^ 0x9e3779b9) >>> 0 || 1;
+    this.grow(Math.min(this.max, 4096));
+  }
+
+  // --- tuples --------------------------------------------------------------------------------
+
+  /** Sets the packet's tuple and returns its raw hash. */
+  setTuple(l3: number, proto: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): number {
+    this.pl3 = l3; this.pproto = proto;
+    this.ps0 = s0; this.ps1 = s1; this.ps2 = s2; this.ps3 = s3;
+    this.pd0 = d0; this.pd1 = d1; this.pd2 = d2; this.pd3 = d3;
+    this.psport = sport; this.pdport = dport;
+    return this.hasher.hash(l3, proto, s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);
+  }
+
+  /** Raw hash of node n's tuple. */
+  hashNode(n: number): number {
+    const c = n >>> 1;
+    const e = this.ext;
+    const x = n * 6;
+    const six = this.l3[c] === 6 && e !== null;
+    return this.hasher.hash(this.l3[c]!, this.proto[c]!,
+      this.addr[2 * n]!, six ? e[x]! : 0, six ? e[x + 1]! : 0, six ? e[x + 2]! : 0,
+      this.addr[2 * n + 1]!, six ? e[x + 3]! : 0, six ? e[x + 4]! : 0, six ? e[x + 5]! : 0,
+      this.ports[n]! >>> 16, this.ports[n]! & 0xffff);
+  }
+
+  /** nf_ct_tuple_equal(node n's tuple, the packet's tuple). */
+  private tupleEqual(n: number): boolean {
+    const c = n >>> 1;
+    if (this.proto[c] !== this.pproto || this.l3[c] !== this.pl3) return false;
+    if (this.addr[2 * n] !== this.ps0 || this.addr[2 * n + 1] !== this.pd0) return false;
+    if (this.ports[n] !== (((this.psport << 16) | this.pdport) >>> 0)) return false;
+    if (this.pl3 === 6) {
+      const e = this.ext!;
+      const x = n * 6;
+      return e[x] === this.ps1 && e[x + 1] === this.ps2 && e[x + 2] === this.ps3 && e[x + 3] === this.pd1 && e[x + 4] === this.pd2 && e[x + 5] === this.pd3;
+    }
+    return true;
+  }
+
+  isExpired(c: number, nowMs: number): boolean {
+    return ((this.expires[c]! - nowMs) | 0) <= 0;
+  }
+
+  /** Milliseconds left before connection c expires (0 when expired). */
+  remainingMs(c: number, nowMs: number): number {
+    const d = (this.expires[c]! - nowMs) | 0;
+    return d > 0 ? d : 0;
+  }
+
+  refresh(c: number, nowMs: number, timeoutMs: number): void {
+    this.expires[c] = (nowMs + timeoutMs) >>> 0;
+  }
+
+  // --- lookup --------------------------------------------------------------------------------
+
+  /**
+   * ____nf_conntrack_find: walks the chain of the packet tuple's bucket, reaping expired entries
+   * met on the way, and returns the matching node or NO_NODE. Counts the nodes visited.
+   */
+  find(hash: number, nowMs: number): number {
+    let n = this.heads[reciprocalScale(hash, this.buckets)]!;
+    let visited = 0;
+    let found = NO_NODE;
+    const next = this.next;
+    while (n !== NO_NODE) {
+      visited++;
+      const c = n >>> 1;
+      let nx = next[n]!;
+      if (((this.expires[c]! - nowMs) | 0) <= 0) {
+        // nf_ct_gc_expired
+        if (nx !== NO_NODE && nx >>> 1 === c) nx = next[nx]!;
+        this.kill(c);
+        this.stats.expired++;
+      } else if (this.nodeHash[n] === hash && this.tupleEqual(n)) {
+        found = n;
+        break;
+      }
+      n = nx;
+    }
+    const s = this.stats;
+    s.lookups++;
+    s.nodesVisited += visited;
+    if (visited > s.maxVisited) s.maxVisited = visited;
+    s.visitHistogram[visited < VISIT_HISTOGRAM_SLOTS - 1 ? visited : VISIT_HISTOGRAM_SLOTS - 1]!++;
+    return found;
+  }
+
+  // --- allocation, confirmation, deletion ----------------------------------------------------
+
+  /**
+   * init_conntrack + __nf_conntrack_alloc: a new unconfirmed entry for the packet's tuple (the
+   * reply tuple inverted; ICMP maps the type). When the table is full, early_drop runs first;
+   * NO_NODE (and `drop` counted) when it finds nothing to evict.
+   */
+  alloc(hash: number, nowMs: number): number {
+    if (this.count >= this.max) {
+      if (!this.earlyDrop(hash, nowMs)) {
+        this.gcEarlyDrop = true;
+        this.stats.drop++;
+        return NO_NODE;
+      }
+    }
+    let c = this.freeHead;
+    if (c !== NO_NODE) {
+      this.freeHead = this.next[2 * c]!;
+    } else {
+      if (this.highWater === this.capacity) this.grow(Math.min(this.max, this.capacity * 2));
+      c = this.highWater++;
+    }
+    this.count++;
+    this.stats.created++;
+    const l3 = this.pl3;
+    const proto = this.pproto;
+    this.l3[c] = l3;
+    this.proto[c] = proto;
+    this.status[c] = CtStatus.IN_USE;
+    this.protoState[c] = 0;
+    this.mark[c] = 0;
+    this.aux[c] = 0;
+    this.expires[c] = nowMs >>> 0;
+    const o = 2 * c;
+    const r = o + 1;
+    this.addr[2 * o] = this.ps0; this.addr[2 * o + 1] = this.pd0;
+    this.addr[2 * r] = this.pd0; this.addr[2 * r + 1] = this.ps0;
+    this.ports[o] = ((this.psport << 16) | this.pdport) >>> 0;
+    if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) {
+      const type = icmpReplyType(l3, this.pdport >>> 8);
+      this.ports[r] = ((this.psport << 16) | ((type & 0xff) << 8) | (this.pdport & 0xff)) >>> 0;
+    } else {
+      this.ports[r] = ((this.pdport << 16) | this.psport) >>> 0;
+    }
+    if (l3 === 6) {
+      if (this.ext === null) this.ext = new Uint32Array(this.capacity * 12);
+      const e = this.ext;
+      const xo = o * 6;
+      const xr = r * 6;
+      e[xo] = this.ps1; e[xo + 1] = this.ps2; e[xo + 2] = this.ps3; e[xo + 3] = this.pd1; e[xo + 4] = this.pd2; e[xo + 5] = this.pd3;
+      e[xr] = this.pd1; e[xr + 1] = this.pd2; e[xr + 2] = this.pd3; e[xr + 3] = this.ps1; e[xr + 4] = this.ps2; e[xr + 5] = this.ps3;
+    }
+    this.nodeHash[o] = hash;
+    this.nodeHash[r] = 0;
+    this.next[o] = NO_NODE;
+    this.next[r] = NO_NODE;
+    return c;
+  }
+
+  /**
+   * __nf_conntrack_confirm: checks both chains for an equal tuple (a clash) and against the random
+   * chain limit, then links both nodes at the heads of their chains. False (entry freed,
+   * insert_failed and drop or chaintoolong counted) when it may not be inserted.
+   */
+  confirm(c: number): boolean {
+    const o = 2 * c;
+    const r = o + 1;
+    const hash = this.nodeHash[o]!;
+    const replyHash = this.hashNode(r);
+    this.nodeHash[r] = replyHash;
+    const maxChain = MIN_CHAINLEN + this.random(MAX_CHAINLEN);
+    for (let dir = 0; dir < 2; dir++) {
+      const self = o + dir;
+      let n = this.heads[reciprocalScale(dir === 0 ? hash : replyHash, this.buckets)]!;
+      let chainLen = 0;
+      while (n !== NO_NODE) {
+        if (this.nodeHash[n] === this.nodeHash[self] && this.sameTuple(n, self)) {
+          // A clash: the kernel resolves some for UDP (nf_ct_resolve_clash); the model drops.
+          this.stats.insertFailed++;
+          this.stats.drop++;
+          this.discard(c);
+          return false;
+        }
+        if (chainLen++ > maxChain) {
+          this.stats.chainTooLong++;
+          this.stats.insertFailed++;
+          this.stats.drop++;
+          this.discard(c);
+          return false;
+        }
+        n = this.next[n]!;
+      }
+    }
+    this.link(o);
+    this.link(r);
+    this.status[c] = this.status[c]! | CtStatus.CONFIRMED;
+    this.stats.confirmed++;
+    return true;
+  }
+
+  private sameTuple(a: number, b: number): boolean {
+    const ca = a >>> 1;
+    const cb = b >>> 1;
+    if (this.proto[ca] !== this.proto[cb] || this.l3[ca] !== this.l3[cb]) return false;
+    if (this.addr[2 * a] !== this.addr[2 * b] || this.addr[2 * a + 1] !== this.addr[2 * b + 1] || this.ports[a] !== this.ports[b]) return false;
+    if (this.l3[ca] === 6) {
+      const e = this.ext!;
+      for (let k = 0; k < 6; k++) if (e[a * 6 + k] !== e[b * 6 + k]) return false;
+    }
+    return true;
+  }
+
+  private link(n: number): void {
+    const b = reciprocalScale(this.nodeHash[n]!, this.buckets);
+    this.next[n] = this.heads[b]!;
+    this.heads[b] = n;
+  }
+
+  private unlink(n: number): void {
+    const b = reciprocalScale(this.nodeHash[n]!, this.buckets);
+    let p = this.heads[b]!;
+    if (p === n) {
+      this.heads[b] = this.next[n]!;
+      return;
+    }
+    while (p !== NO_NODE) {
+      const q = this.next[p]!;
+      if (q === n) {
+        this.next[p] = this.next[n]!;
+        return;
+      }
+      p = q;
+    }
+  }
+
+  /** Frees an entry that was never confirmed (its packet was dropped or found invalid). */
+  discard(c: number): void {
+    this.release(c);
+  }
+
+  /** nf_ct_delete / nf_ct_kill: unlinks a confirmed entry and frees it. */
+  kill(c: number): void {
+    const st = this.status[c]!;
+    if ((st & CtStatus.IN_USE) === 0) return;
+    if (st & CtStatus.CONFIRMED) {
+      this.unlink(2 * c);
+      this.unlink(2 * c + 1);
+    }
+    this.release(c);
+  }
+
+  private release(c: number): void {
+    this.status[c] = 0;
+    this.count--;
+    this.next[2 * c] = this.freeHead;
+    this.next[2 * c + 1] = NO_NODE;
+    this.freeHead = c;
+  }
+
+  isLive(c: number): boolean {
+    return c < this.highWater && (this.status[c]! & CtStatus.IN_USE) !== 0;
+  }
+
+  isConfirmed(c: number): boolean {
+    return (this.status[c]! & CtStatus.CONFIRMED) !== 0;
+  }
+
+  /**
+   * early_drop: from the new tuple's bucket, up to EVICTION_RANGE buckets; in each, delete every
+   * confirmed entry that is not ASSURED (expired ones are reaped on the way); stop at the first
+   * bucket that dropped something.
+   */
+  private earlyDrop(hash: number, nowMs: number): boolean {
+    let bucket = reciprocalScale(hash, this.buckets);
+    for (let i = 0; i < EVICTION_RANGE; i++) {
+      if (i > 0) bucket = (bucket + 1) % this.buckets;
+      let drops = 0;
+      let n = this.heads[bucket]!;
+      while (n !== NO_NODE) {
+        const c = n >>> 1;
+        let nx = this.next[n]!;
+        const expired = this.isExpired(c, nowMs);
+        if (expired || (this.status[c]! & (CtStatus.ASSURED | CtStatus.CONFIRMED)) === CtStatus.CONFIRMED) {
+          if (nx !== NO_NODE && nx >>> 1 === c) nx = this.next[nx]!;
+          this.kill(c);
+          if (expired) this.stats.expired++;
+          else drops++;
+        }
+        n = nx;
+      }
+      if (drops > 0) {
+        this.stats.earlyDrop += drops;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // --- garbage collection --------------------------------------------------------------------
+
+  /**
+   * Runs gc_worker when it is due at trace time `nowMs`. The kernel's worker scans the table in
+   * slices; the model sweeps it whole at each due time, then schedules the next sweep after the
+   * mean remaining lifetime (each clamped to [1 s, 300 s]) clamped to [1 s, 60 s].
+   */
+  maybeGc(nowMs: number): void {
+    if (this.nextGcMs < 0) {
+      this.nextGcMs = (nowMs + GC_SCAN_INTERVAL_MIN_MS) >>> 0;
+      return;
+    }
+    if (((this.nextGcMs - nowMs) | 0) > 0) return;
+    this.gc(nowMs);
+  }
+
+  /** One full gc_worker sweep at `nowMs`: reaps expired entries; in early-drop mode also kills evictable ones. */
+  gc(nowMs: number): void {
+    const s = this.stats;
+    s.gcRuns++;
+    const max95 = Math.floor(this.max / 100) * 95;
+    const earlyDropMode = this.gcEarlyDrop;
+    let sum = 0;
+    let live = 0;
+    for (let c = 0; c < this.highWater; c++) {
+      const st = this.status[c]!;
+      if ((st & CtStatus.CONFIRMED) === 0) continue;
+      if (this.isExpired(c, nowMs)) {
+        this.kill(c);
+        s.expired++;
+        continue;
+      }
+      if (earlyDropMode && this.count >= max95 && this.canEarlyDrop(c)) {
+        this.kill(c);
+        s.gcEarlyDropped++;
+        continue;
+      }
+      const left = this.remainingMs(c, nowMs);
+      sum += left < GC_SCAN_INTERVAL_MIN_MS ? GC_SCAN_INTERVAL_MIN_MS : left > GC_SCAN_INTERVAL_CLAMP_MS ? GC_SCAN_INTERVAL_CLAMP_MS : left;
+      live++;
+    }
+    this.gcEarlyDrop = false;
+    const avg = live > 0 ? sum / live : GC_SCAN_INTERVAL_MAX_MS;
+    const interval = Math.min(GC_SCAN_INTERVAL_MAX_MS, Math.max(GC_SCAN_INTERVAL_MIN_MS, Math.round(avg)));
+    this.nextGcMs = (nowMs + interval) >>> 0;
+  }
+
+  /** gc_worker_can_early_drop: not ASSURED, or TCP in a closing state (tcp_can_early_drop). */
+  private canEarlyDrop(c: number): boolean {
+    if ((this.status[c]! & CtStatus.ASSURED) === 0) return true;
+    if (this.proto[c] !== IPPROTO_TCP) return false;
+    const t = this.protoState[c]!;
+    return t === TcpState.FIN_WAIT || t === TcpState.CLOSE_WAIT || t === TcpState.LAST_ACK || t === TcpState.TIME_WAIT || t === TcpState.CLOSE;
+  }
+
+  /** Reaps every entry expired at `nowMs` (what `conntrack -L` hides) without counting a gc run. */
+  expireAll(nowMs: number): void {
+    for (let c = 0; c < this.highWater; c++) {
+      if ((this.status[c]! & CtStatus.CONFIRMED) !== 0 && this.isExpired(c, nowMs)) {
+        this.kill(c);
+        this.stats.expired++;
+      }
+    }
+  }
+
+  // --- ConntrackView -------------------------------------------------------------------------
+
+  getMark(ctId: number): number {
+    return this.isLive(ctId) ? this.mark[ctId]! : 0;
+  }
+
+  setMark(ctId: number, mark: number): void {
+    if (this.isLive(ctId)) this.mark[ctId] = mark >>> 0;
+  }
+
+  setNat(ctId: number, isSource: boolean, a0: number, a1: number, a2: number, a3: number, port: number): void {
+    if (!this.isLive(ctId)) return;
+    const r = 2 * ctId + 1;
+    const confirmed = this.isConfirmed(ctId);
+    if (confirmed) this.unlink(r);
+    const icmp = this.proto[ctId] === IPPROTO_ICMP || this.proto[ctId] === IPPROTO_ICMPV6;
+    const six = this.l3[ctId] === 6;
+    // SNAT rewrites where replies go (reply destination), DNAT where they come from (reply source).
+    const word = isSource ? 1 : 0;
+    this.addr[2 * r + word] = a0 >>> 0;
+    if (six && this.ext) {
+      const x = r * 6 + (isSource ? 3 : 0);
+      this.ext[x] = a1 >>> 0; this.ext[x + 1] = a2 >>> 0; this.ext[x + 2] = a3 >>> 0;
+    }
+    if (port !== 0) {
+      const p = this.ports[r]!;
+      if (icmp) this.ports[r] = (((port & 0xffff) << 16) | (p & 0xffff)) >>> 0; // the echo id
+      else if (isSource) this.ports[r] = ((p & 0xffff0000) | (port & 0xffff)) >>> 0;
+      else this.ports[r] = (((port & 0xffff) << 16) | (p & 0xffff)) >>> 0;
+    }
+    if (confirmed) {
+      this.nodeHash[r] = this.hashNode(r);
+      this.link(r);
+    }
+  }
+
+  // --- inspection ----------------------------------------------------------------------------
+
+  /** Calls fn for every confirmed entry (ids ascending). */
+  forEachConfirmed(fn: (c: number) => void): void {
+    for (let c = 0; c < this.highWater; c++) if ((this.status[c]! & CtStatus.CONFIRMED) !== 0) fn(c);
+  }
+
+  /** Chain length histogram of the table: result[k] = buckets holding k nodes. */
+  chainHistogram(): number[] {
+    const hist: number[] = [];
+    for (let b = 0; b < this.buckets; b++) {
+      let len = 0;
+      for (let n = this.heads[b]!; n !== NO_NODE; n = this.next[n]!) len++;
+      while (hist.length <= len) hist.push(0);
+      hist[len]!++;
+    }
+    return hist;
+  }
+
+  /** Bytes of per-connection arrays per connection slot (IPv4; `ext` adds 48 for IPv6). */
+  static readonly BYTES_PER_CONNECTION = 1 + 1 + 1 + 1 + 16 + 8 + 8 + 8 + 4 + 4 + 4;
+
+  /** Bytes the table holds now: bucket array plus per-connection arrays at their current capacity. */
+  memoryBytes(): number {
+    return this.heads.byteLength + this.capacity * ConntrackTable.BYTES_PER_CONNECTION + (this.ext ? this.ext.byteLength : 0);
+  }
+
+  private random(bound: number): number {
+    // xorshift32: the kernel's get_random_u32_below, made repeatable.
+    let x = this.rng;
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    this.rng = x;
+    return x % bound;
+  }
+
+  private grow(capacity: number): void {
+    if (capacity <= this.capacity) return;
+    const copy8 = (a: Uint8Array, n: number) => { const b = new Uint8Array(n); b.set(a); return b; };
+    const copy32 = (a: Uint32Array, n: number) => { const b = new Uint32Array(n); b.set(a); return b; };
+    this.l3 = copy8(this.l3, capacity);
+    this.proto = copy8(this.proto, capacity);
+    this.status = copy8(this.status, capacity);
+    this.protoState = copy8(this.protoState, capacity);
+    this.addr = copy32(this.addr, capacity * 4);
+    this.ports = copy32(this.ports, capacity * 2);
+    this.next = copy32(this.next, capacity * 2);
+    this.nodeHash = copy32(this.nodeHash, capacity * 2);
+    this.expires = copy32(this.expires, capacity);
+    this.mark = copy32(this.mark, capacity);
+    this.aux = copy32(this.aux, capacity);
+    if (this.ext) this.ext = copy32(this.ext, capacity * 12);
+    this.capacity = capacity;
+  }
+}

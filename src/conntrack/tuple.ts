@@ -1,0 +1,119 @@
+/**
+ * The conntrack tuple as the kernel hashes it (include/net/netfilter/nf_conntrack_tuple.h) and
+ * `hash_conntrack_raw` / `scale_hash` (net/netfilter/nf_conntrack_core.c) for both eras:
+ *
+ * - siphash (v6.5+): SipHash-2-4 over the tuple's first 39 bytes with key[0] ^= zone id; the low
+ *   32 bits are kept;
+ * - jhash2 (up to v5.14): jhash2 over the first 9 u32 words (src addr, src port + l3num, dst addr,
+ *   read in x86 host order), initval = seed ^ (native dst port << 16 | protonum), seed ^= zone as
+ *   in v3.x.
+ *
+ * The kernel's key is random per boot; the model derives it from a fixed seed so runs repeat.
+ * net_hash_mix(net) is taken as 0 (one network namespace).
+ *
+ * Tuple fields as numbers: addresses as four big-endian words (batch.ts convention), ports in host
+ * value (80 = 80). ICMP: sport = id, dport = type << 8 | code (the bytes of dst.u.icmp).
+ */
+import { jhash2 } from '../hash/jhash.js';
+import { siphash24Words } from '../hash/siphash.js';
+
+export const NFPROTO_IPV4 = 2;
+export const NFPROTO_IPV6 = 10;
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_ICMPV6 = 58;
+export const IPPROTO_UDPLITE = 136;
+
+export type HashAlgorithm = 'siphash' | 'jhash';
+export const DEFAULT_HASH_SEED = 1;
+
+function bswap32(x: number): number {
+  return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
+}
+
+function bswap16(x: number): number {
+  return ((x & 0xff) << 8) | ((x >>> 8) & 0xff);
+}
+
+/** reciprocal_scale(h, size) = (u32)(((u64)h * size) >> 32), exact for every u32 size. */
+export function reciprocalScale(h: number, size: number): number {
+  if (size <= 0x200000) return Math.floor((h * size) / 4294967296);
+  const hi = (h >>> 16) * size;
+  const lo = (h & 0xffff) * size;
+  return Math.floor((hi + Math.floor(lo / 65536)) / 65536);
+}
+
+/** The ICMP reply type for a request type (icmp_invert_tuple's invmap); -1 when none. */
+export function icmpReplyType(l3: number, type: number): number {
+  if (l3 === 4) {
+    switch (type) {
+      case 8: return 0; case 0: return 8;
+      case 13: return 14; case 14: return 13;
+      case 15: return 16; case 16: return 15;
+      case 17: return 18; case 18: return 17;
+      default: return -1;
+    }
+  }
+  switch (type) {
+    case 128: return 129; case 129: return 128;
+    case 139: return 140; case 140: return 139;
+    default: return -1;
+  }
+}
+
+/** Whether an ICMP type may create an entry (`valid_new[]` in nf_conntrack_proto_icmp/icmpv6.c). */
+export function icmpMayCreate(l3: number, type: number): boolean {
+  return l3 === 4 ? type === 8 || type === 13 || type === 15 || type === 17 : type === 128 || type === 139;
+}
+
+/** Computes `hash_conntrack_raw` for a tuple given as numbers. One instance per table; no allocation per call. */
+export class TupleHasher {
+  readonly algorithm: HashAlgorithm;
+  readonly seed: number;
+  readonly zone: number;
+  private readonly key = new Uint32Array(4);
+  private readonly msg = new Uint32Array(10);
+  private readonly out = new Uint32Array(2);
+  private readonly words = new Uint32Array(9);
+  private readonly jseed: number;
+
+  constructor(algorithm: HashAlgorithm = 'siphash', seed: number = DEFAULT_HASH_SEED, zone = 0) {
+    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`hash seed must be a whole number >= 0, got ${seed}`);
+    if (!Number.isInteger(zone) || zone < 0 || zone > 0xffff) throw new RangeError(`zone must be 0..65535, got ${zone}`);
+    this.algorithm = algorithm;
+    this.seed = seed;
+    this.zone = zone;
+    const lo = seed >>> 0;
+    const hi = Math.floor(seed / 4294967296) >>> 0;
+    // siphash key: k0 = k1 = seed as a u64; then key[0] ^= zone id (nf_conntrack_core.c).
+    this.key[0] = (lo ^ zone) >>> 0;
+    this.key[1] = hi;
+    this.key[2] = lo;
+    this.key[3] = hi;
+    this.jseed = (lo ^ zone) >>> 0;
+  }
+
+  /** hash_conntrack_raw(tuple). `l3` is 4 or 6. */
+  hash(l3: number, proto: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): number {
+    // Bytes 16..19: src.u (network order) then l3num (host order, little-endian).
+    const w4 = (bswap16(sport) | ((l3 === 6 ? NFPROTO_IPV6 : NFPROTO_IPV4) << 16)) >>> 0;
+    if (this.algorithm === 'jhash') {
+      const k = this.words;
+      k[0] = bswap32(s0); k[1] = bswap32(s1); k[2] = bswap32(s2); k[3] = bswap32(s3);
+      k[4] = w4;
+      k[5] = bswap32(d0); k[6] = bswap32(d1); k[7] = bswap32(d2); k[8] = bswap32(d3);
+      // (__force u16)tuple->dst.u.all read natively on x86 = the port byte-swapped.
+      return jhash2(k, 9, (this.jseed ^ ((bswap16(dport) << 16) | proto)) >>> 0);
+    }
+    const m = this.msg;
+    m[0] = bswap32(s0); m[1] = bswap32(s1);
+    m[2] = bswap32(s2); m[3] = bswap32(s3);
+    m[4] = w4; m[5] = bswap32(d0);
+    m[6] = bswap32(d1); m[7] = bswap32(d2);
+    // Last word: bytes 32..38 (dst addr word 3, dst.u, protonum) and the length 39 in the top byte.
+    m[8] = bswap32(d3);
+    m[9] = (bswap16(dport) | (proto << 16) | (39 << 24)) >>> 0;
+    return siphash24Words(this.key, m, 5, this.out);
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Bob Jenkins' lookup3 as the kernel carries it (include/linux/jhash.h): `jhash`, `jhash2`,
+ * `jhash_3words`. All arithmetic is unsigned 32-bit; nothing allocates.
+ */
+
+export const JHASH_INITVAL = 0xdeadbeef;
+
+function rol32(x: number, r: number): number {
+  return ((x << r) | (x >>> (32 - r))) >>> 0;
+}
+
+// __jhash_final and __jhash_mix work on these three registers (module state: no allocation).
+let a = 0;
+let b = 0;
+let c = 0;
+
+/** __jhash_mix(a, b, c). */
+function mix(): void {
+  a = (a - c) >>> 0; a = (a ^ rol32(c, 4)) >>> 0; c = (c + b) >>> 0;
+  b = (b - a) >>> 0; b = (b ^ rol32(a, 6)) >>> 0; a = (a + c) >>> 0;
+  c = (c - b) >>> 0; c = (c ^ rol32(b, 8)) >>> 0; b = (b + a) >>> 0;
+  a = (a - c) >>> 0; a = (a ^ rol32(c, 16)) >>> 0; c = (c + b) >>> 0;
+  b = (b - a) >>> 0; b = (b ^ rol32(a, 19)) >>> 0; a = (a + c) >>> 0;
+  c = (c - b) >>> 0; c = (c ^ rol32(b, 4)) >>> 0; b = (b + a) >>> 0;
+}
+
+/** __jhash_final(a, b, c). */
+function final(): void {
+  c = (c ^ b) >>> 0; c = (c - rol32(b, 14)) >>> 0;
+  a = (a ^ c) >>> 0; a = (a - rol32(c, 11)) >>> 0;
+  b = (b ^ a) >>> 0; b = (b - rol32(a, 25)) >>> 0;
+  c = (c ^ b) >>> 0; c = (c - rol32(b, 16)) >>> 0;
+  a = (a ^ c) >>> 0; a = (a - rol32(c, 4)) >>> 0;
+  b = (b ^ a) >>> 0; b = (b - rol32(a, 14)) >>> 0;
+  c = (c ^ b) >>> 0; c = (c - rol32(b, 24)) >>> 0;
+}
+
+/** jhash2(k, length, initval): hashes `length` 32-bit words of `k` from `offset`. */
+export function jhash2(k: ArrayLike<number>, length: number, initval: number, offset = 0): number {
+  a = b = c = (JHASH_INITVAL + ((length << 2) >>> 0) + initval) >>> 0;
+  let i = offset;
+  let n = length;
+  while (n > 3) {
+    a = (a + k[i]!) >>> 0;
+    b = (b + k[i + 1]!) >>> 0;
+    c = (c + k[i + 2]!) >>> 0;
+    mix();
+    n -= 3;
+    i += 3;
+  }
+  if (n === 0) return c;
+  // The last 1..3 words: 3rd into c, 2nd into b, 1st into a, then the final mix.
+  if (n === 3) c = (c + k[i + 2]!) >>> 0;
+  if (n >= 2) b = (b + k[i + 1]!) >>> 0;
+  a = (a + k[i]!) >>> 0;
+  final();
+  return c;
+}
+
+/**
+ * jhash(key, length, initval) over bytes, as on a little-endian CPU (= lookup3 hashlittle()):
+ * 12-byte blocks read as three little-endian words, the tail added byte by byte.
+ */
+export function jhash(key: Uint8Array, length: number = key.length, initval = 0): number {
+  a = b = c = (JHASH_INITVAL + length + initval) >>> 0;
+  let i = 0;
+  let n = length;
+  const le = (p: number): number => (key[p]! | (key[p + 1]! << 8) | (key[p + 2]! << 16) | (key[p + 3]! << 24)) >>> 0;
+  while (n > 12) {
+    a = (a + le(i)) >>> 0;
+    b = (b + le(i + 4)) >>> 0;
+    c = (c + le(i + 8)) >>> 0;
+    mix();
+    n -= 12;
+    i += 12;
+  }
+  if (n === 0) return c;
+  // The tail: byte t goes into word t/4 at bit 8*(t%4).
+  for (let t = n - 1; t >= 0; t--) {
+    const v = (key[i + t]! << (8 * (t & 3))) >>> 0;
+    if (t >= 8) c = (c + v) >>> 0;
+    else if (t >= 4) b = (b + v) >>> 0;
+    else a = (a + v) >>> 0;
+  }
+  final();
+  return c;
+}
+
+/** jhash_3words(a, b, c, initval): final mix only, = jhash2([a, b, c], 3, initval). */
+export function jhash3Words(x: number, y: number, z: number, initval: number): number {
+  const iv = (initval + JHASH_INITVAL + 12) >>> 0;
+  a = (x + iv) >>> 0;
+  b = (y + iv) >>> 0;
+  c = (z + iv) >>> 0;
+  final();
+  return c;
+}
+
+/** jhash_1word(a, initval). */
+export function jhash1Word(x: number, initval: number): number {
+  const iv = (initval + JHASH_INITVAL + 4) >>> 0;
+  a = (x + iv) >>> 0;
+  b = iv;
+  c = iv;
+  final();
+  return c;
+}

@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import { CtStatus } from '../../src/conntrack/table.js';
+import { TcpState } from '../../src/conntrack/timeouts.js';
+import { Timeouts } from '../../src/conntrack/timeouts.js';
+import { CtState, NO_CONNECTION } from '../../src/trace/batch.js';
+import { ACK, FIN, Harness, ipv4, PSH, RST, SYN } from './helpers.js';
+
+const A = '10.0.0.1';
+const B = '192.0.2.80';
+const orig = (tcp: number) => ({ src: A, dst: B, sport: 40000, dport: 80, tcp });
+const reply = (tcp: number) => ({ src: B, dst: A, sport: 80, dport: 40000, tcp });
+
+/** Runs packets and records [ctstate, TCP state, seconds left, assured] after each. */
+function run(h: Harness, steps: [number, { src: string; dst: string; sport: number; dport: number; tcp: number }][]) {
+  return steps.map(([sec, p]) => {
+    const r = h.send(sec, p);
+    const live = r.id !== NO_CONNECTION && h.table.isLive(r.id);
+    return [r.state, live ? h.table.protoState[r.id]! : -1, live ? h.left(r.id, sec) : -1, live ? (h.table.status[r.id]! & CtStatus.ASSURED) !== 0 : false];
+  });
+}
+
+const { NEW, ESTABLISHED, INVALID } = CtState;
+const { SYN_SENT, SYN_RECV, FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE, SYN_SENT2 } = TcpState;
+const EST = TcpState.ESTABLISHED;
+
+describe('TCP (nf_conntrack_proto_tcp.c)', () => {
+  it('normal open and close: states, ASSURED and timeouts after each packet', () => {
+    const h = new Harness();
+    expect(run(h, [
+      [0, orig(SYN)],
+      [0.01, reply(SYN | ACK)],
+      [0.02, orig(ACK)],
+      [1, orig(ACK | PSH)],
+      [2, orig(FIN | ACK)],
+      [2.01, reply(ACK)],
+      [2.02, reply(FIN | ACK)],
+      [2.03, orig(ACK)],
+    ])).toEqual([
+      [NEW, SYN_SENT, 120, false],
+      [ESTABLISHED, SYN_RECV, 60, false],
+      [ESTABLISHED, EST, 432000, true],
+      [ESTABLISHED, EST, 432000, true],
+      [ESTABLISHED, FIN_WAIT, 120, true],
+      [ESTABLISHED, CLOSE_WAIT, 60, true],
+      [ESTABLISHED, LAST_ACK, 30, true],
+      [ESTABLISHED, TIME_WAIT, 120, true],
+    ]);
+    expect(h.table.count).toBe(1);
+  });
+
+  it('RST closes an established connection with the CLOSE timeout (10 s)', () => {
+    const h = new Harness();
+    expect(run(h, [[0, orig(SYN)], [0, reply(SYN | ACK)], [0, orig(ACK)], [5, reply(RST)]]).at(-1)).toEqual([ESTABLISHED, CLOSE, 10, true]);
+  });
+
+  it('an RST as the only reply deletes the entry at once', () => {
+    const h = new Harness();
+    h.send(0, orig(SYN));
+    const r = h.send(0.001, reply(RST | ACK));
+    expect(r.state).toBe(ESTABLISHED);
+    expect(h.table.count).toBe(0);
+    expect(h.send(1, orig(SYN)).state).toBe(NEW);
+  });
+
+  it('simultaneous open: SYN both ways, then SYN/ACKs, then ACK', () => {
+    const h = new Harness();
+    expect(run(h, [
+      [0, orig(SYN)],
+      [0, reply(SYN)],
+      [0, orig(SYN | ACK)],
+      [0, reply(SYN | ACK)],
+      [0, orig(ACK)],
+    ])).toEqual([
+      [NEW, SYN_SENT, 120, false],
+      [ESTABLISHED, SYN_SENT2, 120, false],
+      [ESTABLISHED, SYN_RECV, 60, false],
+      // REPLY SYN/ACK in SYN_RECV is ignored: accepted, state and timeout unchanged.
+      [ESTABLISHED, SYN_RECV, 60, false],
+      [ESTABLISHED, EST, 432000, true],
+    ]);
+  });
+
+  it('a retransmitted SYN stays NEW and restarts the SYN_SENT timeout', () => {
+    const h = new Harness();
+    expect(run(h, [[0, orig(SYN)], [3, orig(SYN)], [9, orig(SYN)]])).toEqual([
+      [NEW, SYN_SENT, 120, false],
+      [NEW, SYN_SENT, 120, false],
+      [NEW, SYN_SENT, 120, false],
+    ]);
+    expect(h.table.remainingMs(0, 9000)).toBe(120_000);
+  });
+
+  it('mid-stream pickup with tcp_loose=1: ESTABLISHED capped at the unacknowledged timeout until a reply', () => {
+    const h = new Harness();
+    expect(run(h, [[0, orig(ACK)], [0.1, reply(ACK)], [0.2, orig(ACK)]])).toEqual([
+      [NEW, EST, 300, false],
+      [ESTABLISHED, EST, 300, false],
+      [ESTABLISHED, EST, 432000, true],
+    ]);
+  });
+
+  it('mid-stream pickup with tcp_loose=0 is INVALID and creates nothing', () => {
+    const h = new Harness({ tcpLoose: false });
+    const r = h.send(0, orig(ACK));
+    expect([r.state, r.id, h.table.count, h.table.stats.invalid]).toEqual([INVALID, NO_CONNECTION, 0, 1]);
+  });
+
+  it('a SYN into TIME_WAIT reopens: the old entry dies and a new one starts', () => {
+    const h = new Harness();
+    run(h, [[0, orig(SYN)], [0, reply(SYN | ACK)], [0, orig(ACK)], [1, orig(FIN | ACK)], [1, reply(FIN | ACK)], [1, orig(ACK)]]);
+    const r = h.send(2, orig(SYN));
+    expect([r.state, h.table.protoState[r.id], h.left(r.id, 2), h.table.count]).toEqual([NEW, SYN_SENT, 120, 1]);
+    expect(h.table.status[r.id]! & CtStatus.ASSURED).toBe(0);
+  });
+
+  it('invalid flag combinations and invalid transitions are INVALID', () => {
+    const h = new Harness();
+    expect(h.send(0, orig(SYN | FIN)).state).toBe(INVALID); // tcp_error
+    expect(h.send(0, orig(SYN | ACK)).state).toBe(INVALID); // ORIG SYN/ACK from NONE
+    h.send(1, orig(SYN));
+    expect(h.send(1, orig(FIN | ACK)).state).toBe(INVALID); // ORIG FIN in SYN_SENT
+    expect(h.table.stats.invalid).toBe(3);
+    expect(h.table.count).toBe(1);
+  });
+
+  it('honours an overridden ESTABLISHED timeout (Selfnet: 12 h)', () => {
+    const h = new Harness({ timeouts: new Timeouts({ tcp_timeout_established: 43200 }) });
+    expect(run(h, [[0, orig(SYN)], [0, reply(SYN | ACK)], [0, orig(ACK)]]).at(-1)).toEqual([ESTABLISHED, EST, 43200, true]);
+  });
+});
+
+describe('UDP (nf_conntrack_proto_udp.c)', () => {
+  const q = { src: A, dst: '198.51.100.53', proto: 17, sport: 5353, dport: 53 };
+  const a = { src: '198.51.100.53', dst: A, proto: 17, sport: 53, dport: 5353 };
+  it('unreplied, replied, then stream with ASSURED after 2 s', () => {
+    const h = new Harness();
+    const r1 = h.send(10, q);
+    expect([r1.state, h.left(r1.id, 10)]).toEqual([NEW, 30]);
+    const r2 = h.send(10.5, a);
+    expect([r2.state, r2.reply, h.left(r2.id, 10.5), h.table.status[r2.id]! & CtStatus.ASSURED]).toEqual([ESTABLISHED, 1, 30, 0]);
+    const r3 = h.send(11.5, q); // within 2 s of creation: still 30 s
+    expect([r3.state, h.left(r3.id, 11.5), h.table.status[r3.id]! & CtStatus.ASSURED]).toEqual([ESTABLISHED, 30, 0]);
+    const r4 = h.send(12.5, q);
+    expect([r4.state, h.left(r4.id, 12.5), h.table.status[r4.id]! & CtStatus.ASSURED]).toEqual([ESTABLISHED, 120, CtStatus.ASSURED]);
+  });
+
+  it('expires at exactly its timeout in trace time', () => {
+    const h = new Harness();
+    const first = h.send(0, q);
+    expect(h.send(29.999, q).id).toBe(first.id); // refreshed: now expires at 59.999
+    expect(h.send(59.998, q).state).toBe(NEW);
+    const before = h.table.stats.expired;
+    const r = h.send(89.998, q); // (s32)(timeout - now) <= 0: expired at 89.998
+    expect(r.state).toBe(NEW);
+    expect(h.table.stats.expired).toBe(before + 1);
+    expect(h.table.stats.created).toBe(2);
+  });
+});
+
+describe('ICMP (nf_conntrack_proto_icmp.c)', () => {
+  const req = { src: A, dst: B, proto: 1, icmpType: 8, icmpId: 77 };
+  const rep = { src: B, dst: A, proto: 1, icmpType: 0, icmpId: 77 };
+  it('echo request NEW, echo reply ESTABLISHED in the reply direction, 30 s', () => {
+    const h = new Harness();
+    const r1 = h.send(0, req);
+    const r2 = h.send(0.01, rep);
+    expect([r1.state, r2.state, r2.reply, r2.id === r1.id, h.left(r2.id, 0.01)]).toEqual([NEW, ESTABLISHED, 1, true, 30]);
+  });
+
+  it('an unsolicited echo reply is INVALID and leaves nothing', () => {
+    const h = new Harness();
+    const r = h.send(0, rep);
+    expect([r.state, h.table.count, h.table.stats.invalid]).toEqual([INVALID, 0, 1]);
+  });
+
+  /** An ICMPv4 error from `from` to `to` quoting the first 28 bytes of a TCP packet src:sport -> dst:dport. */
+  function icmpError(type: number, from: string, to: string, qs: string, qd: string, sport: number, dport: number): Uint8Array {
+    const b = new Uint8Array(56);
+    b[0] = 0x45; b[9] = 1;
+    new DataView(b.buffer).setUint32(12, ipv4(from));
+    new DataView(b.buffer).setUint32(16, ipv4(to));
+    b[20] = type;
+    const inner = 28;
+    b[inner] = 0x45; b[inner + 9] = 6;
+    new DataView(b.buffer).setUint32(inner + 12, ipv4(qs));
+    new DataView(b.buffer).setUint32(inner + 16, ipv4(qd));
+    new DataView(b.buffer).setUint16(inner + 20, sport);
+    new DataView(b.buffer).setUint16(inner + 22, dport);
+    return b;
+  }
+
+  it('an error quoting a tracked flow is RELATED (reply direction); an unknown quote counts error', () => {
+    const h = new Harness();
+    const conn = h.send(0, orig(SYN));
+    const router = '203.0.113.1';
+    const e = h.send(0.1, { src: router, dst: A, proto: 1, icmpType: 11, head: icmpError(11, router, A, A, B, 40000, 80) });
+    expect([e.state, e.id, e.reply]).toEqual([CtState.RELATED, conn.id, 1]);
+    const u = h.send(0.2, { src: router, dst: A, proto: 1, icmpType: 3, head: icmpError(3, router, A, A, B, 40001, 80) });
+    expect([u.state, h.table.stats.error, h.table.count]).toEqual([INVALID, 1, 1]);
+  });
+});
