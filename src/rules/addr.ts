@@ -85,6 +85,27 @@ export function formatIpv4(v: number): string {
  */
 export function parseCidr(text: string, family: 4 | 6, addr: Uint32Array, mask: Uint32Array, offset: number): string | null {
   const slash = text.indexOf('/');
+  if (family === 4) {
+    // Fast path for the common ADDR and ADDR/PREFIX forms (no temporary arrays).
+    const host4 = parseIpv4(slash < 0 ? text : text.slice(0, slash));
+    let prefix = slash < 0 ? 32 : -1;
+    if (slash >= 0 && text.length - slash - 1 <= 2 && text.length - slash - 1 >= 1) {
+      prefix = 0;
+      for (let k = slash + 1; k < text.length; k++) {
+        const c = text.charCodeAt(k) - 48;
+        if (c < 0 || c > 9) { prefix = -1; break; }
+        prefix = prefix * 10 + c;
+      }
+    }
+    if (host4 >= 0 && prefix >= 0 && prefix <= 32) {
+      const m = prefixMaskWord(prefix, 0);
+      mask[offset] = m;
+      mask[offset + 1] = 0; mask[offset + 2] = 0; mask[offset + 3] = 0;
+      addr[offset] = (host4 & m) >>> 0;
+      addr[offset + 1] = 0; addr[offset + 2] = 0; addr[offset + 3] = 0;
+      return null;
+    }
+  }
   const host = slash < 0 ? text : text.slice(0, slash);
   const maxBits = family === 4 ? 32 : 128;
   const words = [0, 0, 0, 0];

@@ -20,7 +20,7 @@ import type { ConntrackView } from '../conntrack/view.js';
 import type { PipelineStage } from '../pipeline/stage.js';
 import { CtState, NO_CONNECTION, Verdict, type PacketBatch } from '../trace/batch.js';
 import { ruleMatches, isLocal, type MatchEnv } from './match.js';
-import { Target, tableByName, type HookName, type Ruleset, type TableName } from './ruleset.js';
+import { MatchKind, Target, tableByName, type HookName, type Rule, type Ruleset, type TableName } from './ruleset.js';
 
 export const PATHS = ['forward', 'input', 'output'] as const;
 export type PathName = (typeof PATHS)[number];
@@ -108,6 +108,19 @@ export class EvalHistogram {
   }
 }
 
+/** xt_limit keeps its bucket per rule instance: each engine gets fresh limit state. */
+function withOwnLimitState(rs: Ruleset): Ruleset {
+  let rules: Rule[] | null = null;
+  for (let k = 0; k < rs.rules.length; k++) {
+    const r = rs.rules[k]!;
+    if (r.matches === null || !r.matches.some((m) => m.kind === MatchKind.LIMIT)) continue;
+    rules ??= rs.rules.slice();
+    rules[k] = { ...r, matches: r.matches.map((m) => (m.kind === MatchKind.LIMIT ? { ...m, credit: m.creditCap, prev: -1 } : m)) };
+  }
+  return rules === null ? rs : { ...rs, rules };
+}
+
+const MAX_DENSE_CT_ID = 1 << 26;
 const LOOPBACK4 = Uint32Array.of(0x7f000001, 0, 0, 0);
 const LOOPBACK6 = Uint32Array.of(0, 0, 0, 1);
 
@@ -136,11 +149,13 @@ export class RuleEngine {
   private readonly stack: Int32Array;
   /** nat manips done per connection id (bit 1 DST, bit 2 SRC). */
   private natDone = new Uint8Array(1024);
+  /** Connection ids beyond MAX_DENSE_CT_ID (the conntrack model's ids are normally dense). */
+  private readonly natDoneSparse = new Map<number, number>();
   private readonly redirectAddr: Uint32Array;
   private readonly masqAddr: Uint32Array;
 
   constructor(rs: Ruleset, options: EngineOptions) {
-    this.rs = rs;
+    this.rs = withOwnLimitState(rs);
     this.options = options;
     this.rulePackets = new Float64Array(rs.rules.length);
     this.ruleBytes = new Float64Array(rs.rules.length);
@@ -235,6 +250,12 @@ export class RuleEngine {
     if ((st !== CtState.NEW && st !== CtState.RELATED) || b.ctReply[i] === 1) return false;
     const id = b.ctId[i]!;
     if (id === NO_CONNECTION) return false;
+    if (id >= MAX_DENSE_CT_ID) {
+      const done = this.natDoneSparse.get(id) ?? 0;
+      if ((done & manip) !== 0) return false;
+      this.natDoneSparse.set(id, done | manip);
+      return true;
+    }
     if (id >= this.natDone.length) {
       let n = this.natDone.length;
       while (n <= id) n *= 2;
