@@ -145,6 +145,8 @@ export class Htb {
   qdiscDrops = 0;
   totalQlen = 0;
   private readonly classIndex: Map<number, number>;
+  /** Class index by classid minor (-1: none): htb_find without hashing. */
+  private readonly byMinor = new Int32Array(65536).fill(-1);
   // Clock.
   now = 0;
   private linkFreeAt = 0;
@@ -201,7 +203,10 @@ export class Htb {
     this.classIndex = new Map();
     // Build the tree in script order as htb_change_class does: a new class is a leaf (level 0);
     // a class that gets its first child becomes inner at (its parent's level, or MAXDEPTH) - 1.
-    specs.forEach((s, i) => this.classIndex.set(s.classid, i));
+    specs.forEach((s, i) => {
+      this.classIndex.set(s.classid, i);
+      if (((s.classid ^ this.handle) & 0xffff0000) === 0) this.byMinor[s.classid & 0xffff] = i;
+    });
     specs.forEach((s, i) => {
       this.classid[i] = s.classid;
       const p = s.parent === 0 ? -1 : (this.classIndex.get(s.parent) ?? -1);
@@ -211,13 +216,19 @@ export class Htb {
         this.level[p] = (gp >= 0 ? this.level[gp]! : TC_HTB_MAXDEPTH) - 1;
       }
     });
+    const precomputed = new Map<number, [number, number]>();
+    const precompute = (rate: number): [number, number] => {
+      let v = precomputed.get(rate);
+      if (!v) precomputed.set(rate, (v = ratecfgPrecompute(rate)));
+      return v;
+    };
     specs.forEach((s, i) => {
       this.rate[i] = s.rate;
       this.ceil[i] = s.ceil;
       this.bufferTicks[i] = s.bufferTicks;
       this.cbufferTicks[i] = s.cbufferTicks;
-      const [rm, rs] = ratecfgPrecompute(s.rate);
-      const [cm, cs] = ratecfgPrecompute(s.ceil);
+      const [rm, rs] = precompute(s.rate);
+      const [cm, cs] = precompute(s.ceil);
       this.rateMult[i] = rm;
       this.rateInv[i] = 2 ** -rs;
       this.ceilMult[i] = cm;
@@ -293,9 +304,9 @@ export class Htb {
     this.borrows = new Float64Array(n);
   }
 
-  /** htb_find: class index of a classid, or -1. */
+  /** htb_find: class index of a classid, or -1 (all classids share the qdisc's major). */
   find(classid: number): number {
-    return this.classIndex.get(classid) ?? -1;
+    return ((classid ^ this.handle) & 0xffff0000) === 0 ? this.byMinor[classid & 0xffff]! : -1;
   }
 
   // ---- classification ------------------------------------------------------------------------
