@@ -1,0 +1,55 @@
+/**
+ * A pool worker (piscina task module). Each piscina instance has exactly one thread, so the
+ * module state below is this worker's shard: its pipeline built from the stage specs on 'init',
+ * fed batch after batch (views over the shared batch memory, rebuilt only once per buffer slot),
+ * read out on 'finish'.
+ */
+import { pathToFileURL } from 'node:url';
+import { builtinRegistry } from '../pipeline/builtin.js';
+import { Pipeline } from '../pipeline/pipeline.js';
+import type { StageModule } from '../pipeline/registry.js';
+import { PacketBatch } from '../trace/batch.js';
+import { pinCurrentThread } from './affinity.js';
+import { pack, unpack, type AffinityReport, type InitControl, type ShardReport, type TaskMessage } from './messages.js';
+
+interface ShardState {
+  readonly shard: number;
+  readonly pipeline: Pipeline;
+  readonly affinity: AffinityReport;
+  readonly views: Map<number, PacketBatch>;
+}
+
+let state: ShardState | null = null;
+
+async function init(control: InitControl, shared: readonly SharedArrayBuffer[]): Promise<Uint8Array> {
+  const registry = builtinRegistry();
+  for (const path of control.stageModules) {
+    const mod = (await import(pathToFileURL(path).href)) as Partial<StageModule>;
+    if (typeof mod.registerStages !== 'function') throw new Error(`${path} does not export registerStages(registry)`);
+    mod.registerStages(registry);
+  }
+  const affinity: AffinityReport = control.pinCpu === null ? { cpu: null, applied: false, tid: null, detail: 'not requested' } : pinCurrentThread(control.pinCpu);
+  const pipeline = Pipeline.build(registry, control.stages, { shard: control.shard, shards: control.shards, shared }, { sampleEvery: control.sampleEvery });
+  state = { shard: control.shard, pipeline, affinity, views: new Map() };
+  return pack({ shard: control.shard, affinity });
+}
+
+export default async function task(msg: TaskMessage): Promise<Uint8Array> {
+  if (msg.kind === 'init') return init(unpack<InitControl>(msg.control), msg.shared);
+  if (!state) throw new Error('worker used before init');
+  if (msg.kind === 'batch') {
+    let b = state.views.get(msg.slot);
+    if (!b) {
+      b = PacketBatch.fromBuffer(msg.buffer);
+      state.views.set(msg.slot, b);
+    }
+    const before = state.pipeline.busyNs;
+    state.pipeline.runBatch(b, msg.originSec);
+    return pack({ packets: b.count, busyNs: state.pipeline.busyNs - before });
+  }
+  const p = state.pipeline;
+  if (msg.endNs === null) p.finish();
+  else p.finish(msg.endNs);
+  const report: ShardReport = { shard: state.shard, packets: p.packets, busyNs: p.busyNs, results: p.results(), clocks: p.clocks(), affinity: state.affinity };
+  return pack(report);
+}

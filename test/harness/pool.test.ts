@@ -1,0 +1,129 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Dispatcher, type DispatchPolicy } from '../../src/cores/dispatch.js';
+import { SyntheticTrace } from '../../src/cores/synthetic.js';
+import { RunFailure } from '../../src/errors.js';
+import { replay, type ReplayConfig } from '../../src/harness/pool.js';
+import type { FlowAccountingData } from '../../src/pipeline/flow-accounting.js';
+import type { PacketBatch } from '../../src/trace/batch.js';
+import { repoRoot } from '../support/shared.js';
+import { batchesOf } from '../cores/packets.js';
+
+const failingStage = resolve(repoRoot, 'fixtures/cores/failing-stage.mjs');
+const zipf = { kind: 'zipf', packets: 12_000, flows: 800, seed: 3 } as const;
+const stages = [
+  { name: 'hash-work', config: { rounds: 2 } },
+  { name: 'flow-accounting', config: { top: 1_000_000, capacity: 4096 } },
+];
+
+function run(workers: number, policy: DispatchPolicy, extra: Partial<ReplayConfig> = {}, batches: AsyncIterable<PacketBatch> | Iterable<PacketBatch> = new SyntheticTrace(zipf).batches(1000)) {
+  return replay(batches, { workers, dispatch: { policy }, stages, batchSize: 512, inFlight: 2, ...extra });
+}
+
+describe('worker pool', () => {
+  it('merges per-worker results into exactly the one-thread results', async () => {
+    const one = await run(0, 'rss');
+    expect(one.packets).toBe(12_000);
+    const flows = one.stages[1]!.data as FlowAccountingData;
+    expect(flows.top.reduce((a, r) => a + r.packets, 0)).toBe(12_000);
+    expect(flows.top).toHaveLength(flows.flows);
+    for (const policy of ['rss-symmetric', 'rss', 'round-robin', 'src-ip'] as const) {
+      const pool = await run(2, policy);
+      expect(pool.partial).toBe(false);
+      expect(pool.packets).toBe(12_000);
+      expect(pool.stages).toEqual(one.stages);
+    }
+    const three = await run(3, 'rss-symmetric');
+    expect(three.stages).toEqual(one.stages);
+  });
+
+  it('shared-table mode: one Atomics-locked table, round-robin, same merged flows', async () => {
+    const sharedStages = [stages[0]!, { name: 'flow-accounting', config: { top: 1_000_000, capacity: 4096, shared: true } }];
+    const one = await run(0, 'rss');
+    const pool = await replay(new SyntheticTrace(zipf).batches(1000), { workers: 2, dispatch: { policy: 'round-robin' }, stages: sharedStages, batchSize: 512 });
+    expect(pool.mode).toBe('shared-table');
+    expect(pool.perWorker.map((w) => w.packets)).toEqual([6000, 6000]);
+    expect(pool.stages).toEqual(one.stages);
+  });
+
+  it('pins every flow to one worker: per-worker packets follow the dispatch policy', async () => {
+    const expected = [0, 0, 0];
+    const d = new Dispatcher({ policy: 'rss-symmetric', cores: 3 });
+    for await (const b of new SyntheticTrace(zipf).batches(1000)) for (let i = 0; i < b.count; i++) expected[d.assign(b, i)]!++;
+    const pool = await run(3, 'rss-symmetric');
+    expect(pool.mode).toBe('pinned');
+    expect(pool.perWorker.map((w) => w.packets)).toEqual(expected);
+    // Batches of 512 per worker: every worker hands over ceil(packets / 512) batches.
+    expect(pool.perWorker.map((w) => w.batches)).toEqual(expected.map((n) => Math.ceil(n / 512)));
+    expect(pool.imbalance).toBeCloseTo(Math.max(...expected) / 4000, 12);
+  });
+
+  it('accounts small hand-made traffic exactly (top flows by bytes)', async () => {
+    const packets = [
+      { src: '10.0.0.1', dst: '10.0.0.2', sport: 1000, dport: 80, len: 100 },
+      { src: '10.0.0.2', dst: '10.0.0.1', sport: 80, dport: 1000, len: 1500 },
+      { src: '10.0.0.1', dst: '10.0.0.2', sport: 1000, dport: 80, len: 100 },
+      { src: '2001:db8::1', dst: '2001:db8:0:1::2', sport: 5353, dport: 53, proto: 17, len: 90 },
+    ];
+    const r = await replay(batchesOf(packets, 3), { workers: 2, dispatch: { policy: 'rss' }, stages: [{ name: 'flow-accounting', config: { top: 2 } }], batchSize: 2 });
+    expect(r.stages[0]!.counters).toEqual({ packets: 4, bytes: 1790, nonIpPackets: 0, nonIpBytes: 0, skippedDropped: 0, overflowPackets: 0, overflowBytes: 0 });
+    expect(r.stages[0]!.data).toEqual({
+      flows: 3,
+      top: [
+        { l3: 4, proto: 6, src: '10.0.0.2', dst: '10.0.0.1', sport: 80, dport: 1000, packets: 1, bytes: 1500 },
+        { l3: 4, proto: 6, src: '10.0.0.1', dst: '10.0.0.2', sport: 1000, dport: 80, packets: 2, bytes: 200 },
+      ],
+    });
+  });
+
+  it('a worker that throws aborts the run naming the worker and batch, without hanging', async () => {
+    const d = new Dispatcher({ policy: 'rss-symmetric', cores: 2 });
+    let worker = -1;
+    for await (const b of new SyntheticTrace(zipf).batches(1000)) for (let i = 0; i < b.count; i++) if (b.frameNo[i] === 4321) worker = d.assign(b, i); else d.assign(b, i);
+    const p = replay(new SyntheticTrace(zipf).batches(1000), {
+      workers: 2,
+      dispatch: { policy: 'rss-symmetric' },
+      stages: [{ name: 'fail-at-frame', config: { frame: 4321 } }],
+      stageModules: [failingStage],
+      batchSize: 256,
+    });
+    await expect(p).rejects.toBeInstanceOf(RunFailure);
+    await expect(p).rejects.toThrow(new RegExp(`^worker ${worker} failed on batch \\d+ \\(frames \\d+\\.\\.\\d+\\): boom at frame 4321$`));
+  });
+
+  it('stops on abort and reports partial results', async () => {
+    const controller = new AbortController();
+    async function* source(): AsyncGenerator<PacketBatch> {
+      let n = 0;
+      for await (const b of new SyntheticTrace(zipf).batches(1000)) {
+        if (++n === 4) controller.abort();
+        yield b;
+      }
+    }
+    const r = await run(2, 'rss-symmetric', { signal: controller.signal }, source());
+    expect(r.partial).toBe(true);
+    // Three batches were dispatched before the abort was seen; all of them were processed.
+    expect(r.packets).toBe(3000);
+    expect(r.stages[0]!.counters.packets).toBe(3000);
+    const inline = await run(0, 'rss', { signal: AbortSignal.abort() });
+    expect(inline.partial).toBe(true);
+    expect(inline.packets).toBe(0);
+  });
+
+  it('refuses unknown stages and bad sizes as usage errors', async () => {
+    await expect(replay([], { workers: 1, dispatch: { policy: 'rss' }, stages: [{ name: 'nope' }] })).rejects.toThrow('unknown stage "nope"');
+    await expect(replay([], { workers: 1, dispatch: { policy: 'rss' }, stages, batchSize: 0 })).rejects.toThrow('batch size must be 1..1048576');
+    await expect(replay([], { workers: 1, dispatch: { policy: 'rss' }, stages: [{ name: 'hash-work', config: { rounds: -1 } }] })).rejects.toThrow('hash-work rounds');
+  });
+
+  it.skipIf(process.platform !== 'linux')('pins worker threads to CPUs and reports what the kernel applied', async () => {
+    const r = await run(2, 'rss', { pin: [0, 0] });
+    for (const w of r.perWorker) {
+      expect(w.affinity.cpu).toBe(0);
+      expect(w.affinity.tid).toBeGreaterThan(0);
+      expect(w.affinity.applied).toBe(true);
+      expect(w.affinity.detail).toBe('Cpus_allowed_list 0');
+    }
+    expect(r.perWorker[0]!.affinity.tid).not.toBe(r.perWorker[1]!.affinity.tid);
+  });
+});

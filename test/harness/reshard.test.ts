@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { copySlots } from '../../src/harness/reshard.js';
+import { PacketBatch } from '../../src/trace/batch.js';
+
+/** Every typed-array field of a batch, by name (so a field added to PacketBatch is covered too). */
+function fields(b: PacketBatch): Record<string, ArrayLike<number>> {
+  const out: Record<string, ArrayLike<number>> = {};
+  for (const [k, v] of Object.entries(b)) if (ArrayBuffer.isView(v) && k !== 'meta') out[k] = v as unknown as ArrayLike<number>;
+  return out;
+}
+
+describe('column-wise re-sharding', () => {
+  it('gives exactly what copySlotFrom gives, field by field', () => {
+    const src = new PacketBatch(64, 32);
+    let x = 12345;
+    for (const arr of Object.values(fields(src)) as unknown as Uint8Array[]) {
+      for (let i = 0; i < arr.length; i++) {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        arr[i] = arr instanceof Float64Array ? x : x & 0xffffffff;
+      }
+    }
+    for (let i = 0; i < 64; i++) src.headLen[i] = i % 40; // some longer than the target's 16 head bytes
+    const index = Uint32Array.from([5, 63, 0, 17, 17, 40]);
+    const a = new PacketBatch(16, 16);
+    const b = new PacketBatch(16, 16);
+    for (let j = 0; j < 4; j++) a.copySlotFrom(src, index[1 + j]!, 3 + j);
+    copySlots(src, b, index, 1, 4, 3);
+    const fa = fields(a);
+    const fb = fields(b);
+    expect(Object.keys(fa).length).toBeGreaterThan(35);
+    for (const k of Object.keys(fa)) expect([k, Array.from(fb[k]!)]).toEqual([k, Array.from(fa[k]!)]);
+  });
+});
