@@ -56,7 +56,7 @@ function lineProgress(out: NodeJS.WritableStream): ProgressSink {
 /** A cli-progress bar on stderr; the fractional progress within a point moves it smoothly. */
 function barProgress(out: NodeJS.WritableStream): ProgressSink {
   const bar = new cliProgress.SingleBar(
-    { stream: out, format: ' {bar} {percentage}% | point {ordinal}/{total} {point} | eta {eta_formatted}', hideCursor: true, clearOnComplete: false },
+    { stream: out, format: ' {bar} {percentage}% | point {ordinal}/{points} {point} | eta {eta_formatted}', hideCursor: true, clearOnComplete: false },
     cliProgress.Presets.shades_classic,
   );
   let ordinal = 0;
@@ -64,11 +64,11 @@ function barProgress(out: NodeJS.WritableStream): ProgressSink {
   return {
     begin(t, skipped) {
       total = t;
-      bar.start(Math.max(t, 1) * 100, skipped * 100, { ordinal: skipped, total: t, point: '' });
+      bar.start(Math.max(t, 1) * 100, skipped * 100, { ordinal: skipped, points: t, point: '' });
     },
     pointStart(point, o) {
       ordinal = o;
-      bar.update((o - 1) * 100, { ordinal: o, total, point: point.id });
+      bar.update((o - 1) * 100, { ordinal: o, points: total, point: point.id });
     },
     pointProgress(fraction) {
       bar.update(Math.round((ordinal - 1 + Math.min(1, Math.max(0, fraction))) * 100));
