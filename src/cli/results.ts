@@ -50,10 +50,10 @@ export function register(program: Command): void {
     .description('compare two results files: per point and metric the change of the median, Mann–Whitney U significance, geomean; exit 1 on a significant regression beyond the threshold')
     .argument('<base>', 'results JSON of the base (e.g. main)')
     .argument('<head>', 'results JSON of the head (e.g. the pull request)')
-    .option('--threshold <percent>', 'significant changes smaller than this are not regressions', parseThreshold, DEFAULT_COMPARE.threshold)
-    .option('--alpha <p>', 'significance level of the U test', parseAlpha, DEFAULT_COMPARE.alpha)
+    .addOption(new Option('--threshold <percent>', 'significant changes smaller than this are not regressions').argParser(parseThreshold).default(DEFAULT_COMPARE.threshold, '5%'))
+    .addOption(new Option('--alpha <p>', 'significance level of the U test').argParser(parseAlpha).default(DEFAULT_COMPARE.alpha))
     .addOption(new Option('--format <format>', 'output format').choices(['md', 'json', 'text']).default('text'))
-    .option('-o, --output <file>', 'write there instead of stdout (e.g. $GITHUB_STEP_SUMMARY is appended to by the shell)')
+    .option('-o, --output <file>', 'write the comparison to this file instead of stdout')
     .action((base: string, head: string, opts: CompareArgs) => {
       process.exitCode = compareCommand(base, head, opts, (t) => emit(t, opts.output));
     });

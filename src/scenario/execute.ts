@@ -84,12 +84,11 @@ export async function executeScenario(options: ExecuteOptions): Promise<ExecuteO
   const done = new Set(results.points.map((p) => p.id));
   const todo = points.filter((p) => !done.has(p.id));
   progress.begin(points.length, points.length - todo.length);
-  writeResults(options.output, results);
 
   let ran = 0;
   try {
     for (const point of todo) {
-      if (signal.aborted) throw new RunFailure(`interrupted; ${ran} point(s) saved in ${options.output}; continue with --resume`);
+      if (signal.aborted) throw new RunFailure(`interrupted; ${results.points.length} point(s) saved in ${options.output}; continue with --resume`);
       progress.pointStart(point, points.length - todo.length + ran + 1, points.length);
       const started = now();
       let metrics: ResultMetric[];
@@ -98,9 +97,9 @@ export async function executeScenario(options: ExecuteOptions): Promise<ExecuteO
         metrics = raw.map((m) => toResultMetric(m));
       } catch (err) {
         const why = err instanceof Error ? err.message : String(err);
-        const saved = `${results.points.length} point(s) saved in ${options.output}`;
+        const saved = results.points.length > 0 ? `${results.points.length} point(s) saved in ${options.output}; continue with --resume` : 'nothing saved';
         if (err instanceof PktbenchError && !(err instanceof RunFailure)) throw err;
-        throw new RunFailure(`point ${point.id}: ${why} (${saved}; continue with --resume)`);
+        throw new RunFailure(`point ${point.id}: ${why} (${saved})`);
       }
       const durationMs = now() - started;
       const entry: ResultPoint = { index: point.index, id: point.id, params: { ...point.params }, startedAt: new Date(started).toISOString(), durationMs, metrics };
