@@ -1,7 +1,12 @@
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { captureEnvironment } from '../src/results/environment.js';
+import { pointId } from '../src/scenario/sweep.js';
+import type { ResultPoint } from '../src/results/schema.js';
+import { emptyResults, toResultMetric, writeResults } from '../src/results/write.js';
+
+export { median } from '../src/results/stats.js';
 
 export interface BenchMetric {
   /** e.g. 'decode.pps' */
@@ -11,27 +16,54 @@ export interface BenchMetric {
   samples: number[];
   /** The sweep point or variant this metric belongs to (e.g. { buckets: 65536 }). */
   params?: Record<string, string | number | boolean>;
-}
-
-export function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  /** Optional histogram (e.g. chain lengths) and per-core values, shown by `pktbench report`. */
+  histogram?: { labels: string[]; counts: number[] };
+  perCore?: number[];
 }
 
 export const resultsDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../results');
 
-/** Writes results/<name>.json atomically (temp file + rename) and returns its path. */
+/**
+ * Writes results/<name>.json atomically (temp file + rename) in the results schema (kind "bench":
+ * metrics grouped into points by their params) and returns its path. `extra` lands in `extra`.
+ */
 export function writeBenchResult(name: string, metrics: BenchMetric[], extra: Record<string, unknown> = {}): string {
-  mkdirSync(resultsDir, { recursive: true });
+  const environment = captureEnvironment();
+  const byPoint = new Map<string, ResultPoint>();
+  for (const m of metrics) {
+    const params = m.params ?? {};
+    const id = pointId(params);
+    let point = byPoint.get(id);
+    if (!point) {
+      point = { index: byPoint.size, id, params: { ...params }, startedAt: environment.startedAt, durationMs: 0, metrics: [] };
+      byPoint.set(id, point);
+    }
+    point.metrics.push(toResultMetric(m));
+  }
+  const axes = new Map<string, (string | number | boolean)[]>();
+  for (const p of byPoint.values()) {
+    for (const [k, v] of Object.entries(p.params)) {
+      const values = axes.get(k) ?? [];
+      if (!values.includes(v)) values.push(v);
+      axes.set(k, values);
+    }
+  }
+  const results = emptyResults(
+    'bench',
+    {
+      name,
+      description: `tinybench suite ${name}`,
+      hash: `sha256:${createHash('sha256').update(`bench:${name}`).digest('hex')}`,
+      file: null,
+      axes: [...axes].map(([n, values]) => ({ name: n, values })),
+      totalPoints: byPoint.size,
+      shard: null,
+    },
+    environment,
+  );
+  results.points = [...byPoint.values()];
+  if (Object.keys(extra).length > 0) results.extra = extra;
   const path = resolve(resultsDir, `${name}.json`);
-  const body = {
-    benchmark: name,
-    environment: captureEnvironment(),
-    metrics: metrics.map((m) => ({ ...m, median: median(m.samples) })),
-    ...extra,
-  };
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(body, null, 2)}\n`);
-  renameSync(`${path}.tmp`, path);
+  writeResults(path, results);
   return path;
 }

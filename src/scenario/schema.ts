@@ -1,0 +1,180 @@
+/**
+ * The scenario file's schema: what one experiment describes (trace, ruleset, tc script, conntrack
+ * settings, cores, workers, batch, measurements) and the sweep axes over it. Unknown keys are
+ * errors (a typo must not silently fall back to a default), numbers take units (see units.ts).
+ */
+import { z } from 'zod';
+import { parseDuration, parsePacketRate, parseQuantity, parseShare, parseSize } from './units.js';
+
+function unit(parse: (v: unknown) => number | string) {
+  return z.unknown().transform((value, ctx) => {
+    const r = parse(value);
+    if (typeof r === 'string') {
+      ctx.addIssue({ code: 'custom', message: r });
+      return z.NEVER;
+    }
+    return r;
+  });
+}
+
+const size = unit(parseSize);
+const quantity = unit(parseQuantity);
+const positiveSize = size.refine((n) => n >= 1, 'must be at least 1');
+const positiveQuantity = quantity.refine((n) => n >= 1, 'must be at least 1');
+
+/** Traffic shapes the generator knows (the generator engineer's patterns). */
+export const TRACE_PATTERNS = ['uniform', 'zipf', 'single-flow', 'single-service', 'syn-flood'] as const;
+
+const TraceGenerate = z.strictObject({
+  pattern: z.enum(TRACE_PATTERNS),
+  /** Concurrent connections (5-tuples). */
+  flows: positiveQuantity,
+  packets: positiveQuantity,
+  pps: unit(parsePacketRate).refine((n) => n >= 1, 'must be at least 1 pps'),
+  seed: z.number().int().nonnegative().default(1),
+  ipv6Share: unit(parseShare).default(0),
+});
+
+const Trace = z
+  .strictObject({
+    /** A pcap/pcapng (optionally .gz), relative to the scenario file. */
+    file: z.string().min(1).optional(),
+    generate: TraceGenerate.optional(),
+    /** Replay the trace this many times back to back (longer runs from a short capture). */
+    loops: positiveQuantity.default(1),
+  })
+  .refine((t) => (t.file === undefined) !== (t.generate === undefined), 'give exactly one of trace.file and trace.generate');
+
+/** Where the ESTABLISHED,RELATED accept sits in FORWARD when a ruleset is generated. */
+export const ESTABLISHED_POSITIONS = ['first', 'last', 'none'] as const;
+
+const RulesetGenerate = z.strictObject({
+  pattern: z.enum(['per-user', 'flat']),
+  /** Total rules across all chains. */
+  rules: positiveQuantity,
+  users: quantity.optional(),
+  established: z.enum(ESTABLISHED_POSITIONS).default('first'),
+  seed: z.number().int().nonnegative().default(1),
+});
+
+const Ruleset = z
+  .strictObject({
+    /** iptables-save output, relative to the scenario file. */
+    file: z.string().min(1).optional(),
+    generate: RulesetGenerate.optional(),
+    /** `ipset save` outputs loaded before the ruleset. */
+    ipsets: z.array(z.string().min(1)).default([]),
+  })
+  .refine((r) => (r.file === undefined) !== (r.generate === undefined), 'give exactly one of ruleset.file and ruleset.generate');
+
+const TcGenerate = z.strictObject({
+  /** HTB leaf classes, one per user, each selected by a cls_fw handle (the fw mark). */
+  classes: positiveQuantity,
+  rate: z.string().regex(/^\d+(\.\d+)?\s*([kmg]?bit|[kmg]?bps)$/i, 'a tc rate such as 100mbit or 10Gbit').default('10gbit'),
+  seed: z.number().int().nonnegative().default(1),
+});
+
+const Tc = z
+  .strictObject({
+    /** A tc batch script (`tc -batch` lines), relative to the scenario file. */
+    file: z.string().min(1).optional(),
+    generate: TcGenerate.optional(),
+    /** cls_fw's hash table size (net/sched/cls_fw.c HTSIZE = 256 in the kernel). */
+    fwBuckets: positiveSize.default(256),
+  })
+  .refine((t) => (t.file === undefined) !== (t.generate === undefined), 'give exactly one of tc.file and tc.generate');
+
+/** nf_conntrack timeouts (net/netfilter/nf_conntrack_proto_*.c), in seconds after parsing. */
+const Timeouts = z.strictObject({
+  tcp_syn_sent: unit(parseDuration).optional(),
+  tcp_syn_recv: unit(parseDuration).optional(),
+  tcp_established: unit(parseDuration).optional(),
+  tcp_fin_wait: unit(parseDuration).optional(),
+  tcp_close_wait: unit(parseDuration).optional(),
+  tcp_last_ack: unit(parseDuration).optional(),
+  tcp_time_wait: unit(parseDuration).optional(),
+  tcp_close: unit(parseDuration).optional(),
+  udp: unit(parseDuration).optional(),
+  udp_stream: unit(parseDuration).optional(),
+  icmp: unit(parseDuration).optional(),
+  generic: unit(parseDuration).optional(),
+});
+
+export const CONNTRACK_HASHES = ['jhash', 'siphash'] as const;
+
+const Conntrack = z.strictObject({
+  /** nf_conntrack_buckets (the `hashsize` module parameter). */
+  buckets: positiveSize.default(65536),
+  /** nf_conntrack_max. */
+  max: positiveSize.default(262144),
+  /** jhash2 (kernels before 4.x…) or siphash (hash_conntrack_raw since 5.x). */
+  hash: z.enum(CONNTRACK_HASHES).default('siphash'),
+  /** The per-boot random seed (nf_conntrack_hash_rnd); fixed for reproducible chains. */
+  seed: z.number().int().nonnegative().default(0),
+  timeouts: Timeouts.prefault({}),
+});
+
+export const DISPATCH_POLICIES = ['rss', 'round-robin', 'source-ip', 'single'] as const;
+
+const Cores = z.strictObject({
+  /** Simulated cores (RSS queues). */
+  count: positiveSize.default(4),
+  policy: z.enum(DISPATCH_POLICIES).default('rss'),
+  /** RSS hash: Toeplitz with the Microsoft key by default. */
+  rssKey: z.string().regex(/^([0-9a-f]{2}:){39}[0-9a-f]{2}$/i, '40 bytes as hex pairs separated by colons').optional(),
+});
+
+/** What a point measures; the runner reports each as a metric (unit and direction fixed here). */
+export const MEASUREMENTS = {
+  'ns-per-packet': { unit: 'ns', direction: 'lower' },
+  'packets-per-second': { unit: 'pps', direction: 'higher' },
+  'chain-length': { unit: 'entries', direction: 'lower' },
+  'rules-evaluated': { unit: 'rules', direction: 'lower' },
+  'classify-steps': { unit: 'steps', direction: 'lower' },
+  'shaped-rate': { unit: 'bit/s', direction: 'higher' },
+  'core-load': { unit: 'share', direction: 'lower' },
+  drops: { unit: 'packets', direction: 'lower' },
+} as const satisfies Record<string, { unit: string; direction: 'higher' | 'lower' }>;
+export type MeasurementName = keyof typeof MEASUREMENTS;
+const measurementNames = Object.keys(MEASUREMENTS) as [MeasurementName, ...MeasurementName[]];
+
+export const ScenarioSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase letters, digits, ".", "_" and "-" (it names the results file)'),
+  description: z.string().default(''),
+  trace: Trace,
+  ruleset: Ruleset.optional(),
+  tc: Tc.optional(),
+  conntrack: Conntrack.prefault({}),
+  cores: Cores.prefault({}),
+  /** Worker threads of the pool (real threads; cores above are simulated). */
+  workers: positiveSize.default(1),
+  /** Packets per PacketBatch. */
+  batch: positiveSize.default(4096),
+  measurements: z.array(z.enum(measurementNames)).min(1).default(['ns-per-packet', 'packets-per-second']),
+  /** Samples per point (each a full replay) and unmeasured warm-up replays before them. */
+  repeat: positiveSize.default(5),
+  warmup: size.default(1),
+  /** Axis (dotted path or alias, see SWEEP_ALIASES) → the values it takes. */
+  sweep: z.record(z.string(), z.array(z.unknown()).min(1, 'a sweep axis needs at least one value')).default({}),
+});
+
+/** A scenario after validation (units resolved, defaults filled). */
+export type ScenarioConfig = z.output<typeof ScenarioSchema>;
+
+/** Short sweep axis names for the knobs people sweep most. */
+export const SWEEP_ALIASES: Readonly<Record<string, string>> = {
+  buckets: 'conntrack.buckets',
+  max: 'conntrack.max',
+  hash: 'conntrack.hash',
+  htsize: 'tc.fwBuckets',
+  classes: 'tc.generate.classes',
+  cores: 'cores.count',
+  policy: 'cores.policy',
+  workers: 'workers',
+  batch: 'batch',
+  pattern: 'trace.generate.pattern',
+  flows: 'trace.generate.flows',
+  pps: 'trace.generate.pps',
+  established: 'ruleset.generate.established',
+  ruleset: 'ruleset.file',
+};
