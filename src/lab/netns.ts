@@ -90,6 +90,17 @@ export class Topology {
       mustRun(['ip', 'netns', 'add', ns]);
       this.created.push(ns);
       mustRun(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+      // Interfaces created from here on inherit these: no DAD, no router solicitations, and
+      // MLD's unsolicited reports sent within milliseconds of link-up instead of over seconds,
+      // so that the link is quiet (and tc's counters clean) by the time the replay starts.
+      sysctl(ns, [
+        'net.ipv6.conf.default.accept_dad=0',
+        'net.ipv6.conf.default.accept_ra=0',
+        'net.ipv6.conf.default.router_solicitations=0',
+        'net.ipv6.conf.default.mldv1_unsolicited_report_interval=1',
+        'net.ipv6.conf.default.mldv2_unsolicited_report_interval=1',
+        ...(options.ipv6 ? [] : ['net.ipv6.conf.default.disable_ipv6=1']),
+      ]);
     }
     mustRun(['ip', '-n', sender, 'link', 'add', 's0', 'type', 'veth', 'peer', 'name', 'f0', 'netns', firewall]);
     mustRun(['ip', '-n', receiver, 'link', 'add', 'r0', 'type', 'veth', 'peer', 'name', 'f1', 'netns', firewall]);
@@ -100,8 +111,6 @@ export class Topology {
       [receiver, 'r0', TRANSIT.receiver],
     ];
     for (const [ns, dev, addr] of ends) {
-      if (!options.ipv6) sysctl(ns, [`net.ipv6.conf.${dev}.disable_ipv6=1`]);
-      else sysctl(ns, [`net.ipv6.conf.${dev}.accept_dad=0`, `net.ipv6.conf.${dev}.accept_ra=0`, `net.ipv6.conf.${dev}.router_solicitations=0`]);
       mustRun(['ip', '-n', ns, 'addr', 'add', `${addr.v4}/24`, 'dev', dev]);
       if (options.ipv6) mustRun(['ip', '-n', ns, '-6', 'addr', 'add', `${addr.v6}/64`, 'dev', dev, 'nodad']);
       mustRun(['ip', '-n', ns, 'link', 'set', dev, 'up']);

@@ -227,6 +227,8 @@ export async function runKernel(config: LabConfig): Promise<KernelRun> {
   const agents: Agent[] = [];
   let kept = false;
   try {
+    // Let link-up chatter (IPv6 MLD reports) finish before anything starts counting.
+    await sleep(plan.ipv6 ? 150 : 20);
     for (const addr of plan.inside) topo.routeInside(addr);
     for (const r of config.routes ?? []) topo.routePrefix(r.prefix, r.side);
     settings.push(`inside (sender side) addresses: ${[...plan.inside].sort().join(' ') || '(none)'}; every other address is routed to the receiver side`);
