@@ -4,7 +4,7 @@
  * and clean up (also on failure and on a signal, unless kept).
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
@@ -37,7 +37,7 @@ export interface LabConfig {
   readonly allowGlobalSysctl?: boolean;
   readonly iptables?: IptablesVariant;
   readonly routes?: readonly { readonly prefix: string; readonly side: 'inside' | 'outside' }[];
-  /** Addresses to place on the sender's side whatever the trace's first packets say. */
+  /** The addresses on the sender's side, all others on the receiver's; inferred when absent. */
   readonly insideAddresses?: readonly string[];
   readonly keep?: boolean;
   /** Namespace name prefix (default pkb-<random>). */
@@ -62,8 +62,11 @@ export interface KernelRun {
 /** nf_conntrack settings that are global (init namespace only; EINVAL elsewhere). */
 const GLOBAL_CONNTRACK = new Set(['max', 'buckets', 'expect_max']);
 
+/** The compiled agent beside this file, or (when running from TypeScript sources) in dist/. */
 export function agentPath(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), 'agent.js');
+  const here = dirname(fileURLToPath(import.meta.url));
+  const beside = resolve(here, 'agent.js');
+  return existsSync(beside) ? beside : resolve(here, '../../dist/src/lab/agent.js');
 }
 
 interface PlannedPacket {
@@ -86,7 +89,11 @@ export function planReplay(trace: PcapFile, insideAddresses: readonly string[] =
     for (const r of trace.records) skipped.push({ frameNo: r.frameNo, reason: `link type ${trace.linkType} cannot be replayed (Ethernet and raw IP only)` });
     return { planned, skipped, inside: new Set(), ipv6: false };
   }
+  // The firewall's own addresses may be destinations (MASQUERADE replies come back to f1's);
+  // the sender's and receiver's may not (their own stacks would take the packet), and no lab
+  // address may be a source.
   const transit = new Set<string>(Object.values(TRANSIT).flatMap((t) => [t.v4, t.v6]));
+  const endpoints = new Set<string>([TRANSIT.sender.v4, TRANSIT.sender.v6, TRANSIT.receiver.v4, TRANSIT.receiver.v6]);
   let ipv6 = false;
   for (const r of trace.records) {
     if (r.data.length < r.wireLen) {
@@ -98,13 +105,17 @@ export function planReplay(trace: PcapFile, insideAddresses: readonly string[] =
       skipped.push({ frameNo: r.frameNo, reason: h });
       continue;
     }
-    const why = unroutable(h.src, 'source') ?? unroutable(h.dst, 'destination') ?? (transit.has(h.src) || transit.has(h.dst) ? 'uses one of the lab\'s own transit addresses' : undefined) ?? (h.src === h.dst ? 'source equals destination' : undefined);
+    const why = unroutable(h.src, 'source') ?? unroutable(h.dst, 'destination') ?? (transit.has(h.src) || endpoints.has(h.dst) ? 'uses one of the lab\'s own transit addresses' : undefined) ?? (h.src === h.dst ? 'source equals destination' : undefined);
     if (why) {
       skipped.push({ frameNo: r.frameNo, reason: why });
       continue;
     }
-    // The first packet between two addresses comes from the inside (the initiator's side).
-    if (!side.has(h.src) && !side.has(h.dst)) {
+    if (insideAddresses.length > 0) {
+      // Given explicitly: those addresses are inside, every other one outside.
+      if (!side.has(h.src)) side.set(h.src, 'outside');
+      if (!side.has(h.dst)) side.set(h.dst, 'outside');
+    } else if (!side.has(h.src) && !side.has(h.dst)) {
+      // The first packet between two unknown addresses comes from the inside (the initiator's side).
       side.set(h.src, 'inside');
       side.set(h.dst, 'outside');
     } else if (!side.has(h.src)) side.set(h.src, side.get(h.dst) === 'inside' ? 'outside' : 'inside');
@@ -112,7 +123,7 @@ export function planReplay(trace: PcapFile, insideAddresses: readonly string[] =
     if (h.l3 === 6) ipv6 = true;
     planned.push({ frameNo: r.frameNo, side: side.get(h.src)!, ipOffset: h.ipOffset, fingerprint: h.fingerprint });
   }
-  const inside = new Set([...side].filter(([, s]) => s === 'inside').map(([a]) => a));
+  const inside = new Set([...side].filter(([a, s]) => s === 'inside' && !transit.has(a)).map(([a]) => a));
   return { planned, skipped, inside, ipv6 };
 }
 

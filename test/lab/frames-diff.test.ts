@@ -60,12 +60,13 @@ describe('replay plan', () => {
       buildFrame({ src: '10.0.0.1', dst: '198.51.100.1', proto: 'udp', sport: 1, dport: 2 }, 1),
       buildFrame({ src: '198.51.100.1', dst: '10.0.0.1', proto: 'udp', sport: 2, dport: 1 }, 2),
       buildFrame({ src: '10.0.0.1', dst: '224.0.0.5', proto: 'udp', sport: 1, dport: 2 }, 3),
-      buildFrame({ src: '198.51.100.1', dst: '100.64.1.1', proto: 'udp', sport: 2, dport: 1 }, 4),
+      buildFrame({ src: '198.51.100.1', dst: '100.64.1.2', proto: 'udp', sport: 2, dport: 1 }, 4),
+      buildFrame({ src: '198.51.100.1', dst: '100.64.1.1', proto: 'udp', sport: 2, dport: 1 }, 5),
     ];
     for (const f of frames) w.write(f, f.length, f.length, 0, 0);
     w.close();
     const plan = planReplay(parsePcap(readFileSync(join(dir, 't.pcap')), 't.pcap'));
-    expect(plan.planned.map((p) => [p.frameNo, p.side])).toEqual([[1, 'inside'], [2, 'outside']]);
+    expect(plan.planned.map((p) => [p.frameNo, p.side])).toEqual([[1, 'inside'], [2, 'outside'], [5, 'outside']]);
     expect(plan.skipped).toEqual([
       { frameNo: 3, reason: 'destination 224.0.0.5 is multicast' },
       { frameNo: 4, reason: "uses one of the lab's own transit addresses" },
