@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 
 export interface Environment {
   pktbenchVersion: string;
@@ -15,9 +16,12 @@ export interface Environment {
   startedAt: string;
 }
 
+/** The checkout pktbench runs from (not the caller's working directory, which may be another repository). */
+const packageRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
 function git(args: string[]): string | null {
   try {
-    return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', args, { cwd: packageRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
     return null;
   }
