@@ -7,7 +7,7 @@ import { mergeResults } from '../results/merge.js';
 import { renderReport } from '../results/report/html.js';
 import { readResults, writeFileAtomic, writeResults } from '../results/write.js';
 
-/** `5%`, `5`, `0.05`? — a percentage: "5%" or "5" both mean five percent. */
+/** A percentage: "5%" and "5" both mean five percent (0.05). */
 export function parseThreshold(value: string): number {
   const m = /^(\d+(?:\.\d+)?)%?$/.exec(value.trim());
   if (!m) throw new InvalidArgumentError(`not a percentage: ${value} (e.g. 5%)`);

@@ -1,8 +1,8 @@
 import cliProgress from 'cli-progress';
 import { Option, type Command } from 'commander';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { captureEnvironment, type Environment } from '../results/environment.js';
+import { packageRoot } from '../results/package-root.js';
 import { formatNumber, formatSummary, table } from '../results/format.js';
 import type { ResultMetric, ResultsFile } from '../results/schema.js';
 import { executeScenario, type ProgressSink } from '../scenario/execute.js';
@@ -11,7 +11,7 @@ import { unwiredRunner, type ScenarioPointRunner } from '../scenario/runner.js';
 import { parseShard, shardPoints, type SweepPoint } from '../scenario/sweep.js';
 
 /** fixtures/scenarios/default.yaml of this installation (what `pktbench run` runs with no argument). */
-export const defaultScenarioPath = resolve(dirname(fileURLToPath(import.meta.url)), '../../../fixtures/scenarios/default.yaml');
+export const defaultScenarioPath = resolve(packageRoot(), 'fixtures/scenarios/default.yaml');
 
 export interface RunArgs {
   scenario?: string;

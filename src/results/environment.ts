@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
+import { join } from 'node:path';
+import { packageRoot, packageVersion } from './package-root.js';
 
 export interface Environment {
   pktbenchVersion: string;
@@ -15,9 +17,12 @@ export interface Environment {
   startedAt: string;
 }
 
+/** Runs git in pktbench's own checkout (not the caller's working directory, which may be another repository). */
 function git(args: string[]): string | null {
+  // An installed copy (node_modules/pktbench) has no .git: do not report the enclosing project's commit.
+  if (!existsSync(join(packageRoot(), '.git'))) return null;
   try {
-    return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', args, { cwd: packageRoot(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
     return null;
   }
@@ -25,12 +30,10 @@ function git(args: string[]): string | null {
 
 /** Where and with what a result was measured; recorded in every results file. */
 export function captureEnvironment(startedAt: Date = new Date()): Environment {
-  const require = createRequire(import.meta.url);
-  const { version } = require('../../../package.json') as { version: string };
   const commit = git(['rev-parse', 'HEAD']);
   const status = commit === null ? null : git(['status', '--porcelain', '--untracked-files=no']);
   return {
-    pktbenchVersion: version,
+    pktbenchVersion: packageVersion(),
     gitCommit: commit,
     gitDirty: status === null ? null : status.length > 0,
     node: process.versions.node,

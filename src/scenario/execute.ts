@@ -9,6 +9,7 @@ import type { Environment } from '../results/environment.js';
 import type { ResultMetric, ResultPoint, ResultsFile } from '../results/schema.js';
 import { emptyResults, readResults, toResultMetric, writeResults } from '../results/write.js';
 import type { LoadedScenario } from './load.js';
+import { MEASUREMENTS } from './schema.js';
 import type { ScenarioPointRunner } from './runner.js';
 import { shardPoints, type Shard, type SweepPoint } from './sweep.js';
 
@@ -95,6 +96,12 @@ export async function executeScenario(options: ExecuteOptions): Promise<ExecuteO
       try {
         const raw = await runner.runPoint(point, { scenario, signal, progress: (f) => progress.pointProgress(f) });
         metrics = raw.map((m) => toResultMetric(m));
+        for (const m of metrics) {
+          const known = (MEASUREMENTS as Record<string, { unit: string; direction: string } | undefined>)[m.name];
+          if (known && (known.unit !== m.unit || known.direction !== m.direction)) {
+            throw new RunFailure(`the runner reported ${m.name} in ${m.unit} (${m.direction} is better); the scenario schema defines ${known.unit} (${known.direction} is better)`);
+          }
+        }
       } catch (err) {
         const why = err instanceof Error ? err.message : String(err);
         const saved = results.points.length > 0 ? `${results.points.length} point(s) saved in ${options.output}; continue with --resume` : 'nothing saved';

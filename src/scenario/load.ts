@@ -110,7 +110,13 @@ function getIn(target: unknown, path: readonly string[]): unknown {
   return node;
 }
 
-function failIfAny(errors: readonly string[]): void {
+function lineOf(error: string): number {
+  return Number(/^[^\n]*?:(\d+): /.exec(error)?.[1] ?? 0);
+}
+
+/** Throws one InputError listing every problem, in file order. */
+function failIfAny(unordered: readonly string[]): void {
+  const errors = [...unordered].sort((a, b) => lineOf(a) - lineOf(b));
   if (errors.length > 0) throw new InputError('', errors.join('\n') + (errors.length > 1 ? `\n(${errors.length} problems)` : ''));
 }
 

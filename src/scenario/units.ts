@@ -11,7 +11,7 @@ function scaled(value: unknown, table: Record<string, number>, what: string, uni
     return Number.isSafeInteger(value) && value >= 0 ? value : `${value} is not a whole number ≥ 0`;
   }
   if (value === undefined) return 'missing (required)';
-  if (typeof value !== 'string') return `expected ${what}, got ${describe(value)}`;
+  if (typeof value !== 'string') return `expected ${what}, got ${describeValue(value)}`;
   const re = unitWord ? new RegExp(`^(\\d+(?:\\.\\d+)?)\\s*([a-z]*?)\\s*(?:${unitWord})?$`, 'i') : /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i;
   const m = re.exec(value.trim());
   const factor = m ? table[(m[2] ?? '').toLowerCase()] : undefined;
@@ -25,7 +25,7 @@ function scaled(value: unknown, table: Record<string, number>, what: string, uni
   return n;
 }
 
-export function describe(value: unknown): string {
+export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
@@ -54,7 +54,7 @@ const DURATION_SECONDS: Record<string, number> = { ms: 1e-3, s: 1, m: 60, min: 6
 export function parseDuration(value: unknown): number | string {
   if (typeof value === 'number') return value >= 0 && Number.isFinite(value) ? value : `${value} is not a duration ≥ 0`;
   if (value === undefined) return 'missing (required)';
-  if (typeof value !== 'string') return `expected a duration, got ${describe(value)}`;
+  if (typeof value !== 'string') return `expected a duration, got ${describeValue(value)}`;
   const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim());
   const unit = m ? (m[2] ?? '').toLowerCase() : '';
   const factor = unit === '' ? 1 : DURATION_SECONDS[unit];
@@ -67,6 +67,6 @@ export function parseShare(value: unknown): number | string {
   let n: number;
   if (typeof value === 'number') n = value;
   else if (typeof value === 'string' && /^\d+(\.\d+)?%$/.test(value.trim())) n = Number(value.trim().slice(0, -1)) / 100;
-  else return `expected a share (0..1 or a percentage like "10%"), got ${describe(value)}`;
+  else return `expected a share (0..1 or a percentage like "10%"), got ${describeValue(value)}`;
   return n >= 0 && n <= 1 ? n : `${String(value)} is not between 0 and 1 (0% and 100%)`;
 }

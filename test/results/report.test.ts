@@ -113,6 +113,18 @@ describe.skipIf(!hasChromium)('report in headless Chromium', () => {
       expect(comparison.points).toBe(27);
       await page.screenshot({ path: resolve(artifacts, 'report.png'), fullPage: true });
       expect(statSync(resolve(artifacts, 'report.png')).size).toBeGreaterThan(10_000);
+
+      // A run without sweep axes (a benchmark suite) gets one samples chart per metric.
+      const single = emptyResults('bench', { name: 'suite', description: '', hash: 'sha256:1', file: null, axes: [], totalPoints: 1, shard: null }, fixedEnvironment);
+      single.points.push({ index: 0, id: 'base', params: {}, startedAt: fixedEnvironment.startedAt, durationMs: 0, metrics: [toResultMetric({ name: 'decode', unit: 'µs', direction: 'lower', samples: [3, 4, 5] })] });
+      writeFileSync(resolve(artifacts, 'report-bench.html'), renderReport([{ name: 'suite.json', results: single }]));
+      await page.goto(`file://${resolve(artifacts, 'report-bench.html')}`);
+      const benchCharts = await page.evaluate(() => {
+        type Win = { pktbenchCharts: { kind: string; chart: { data: { datasets: { data: number[] }[] } } }[] };
+        return (globalThis as unknown as Win).pktbenchCharts.map((c) => [c.kind, c.chart.data.datasets[0]!.data]);
+      });
+      expect(benchCharts).toEqual([['samples', [3, 4, 5]]]);
+      expect(problems).toEqual([]);
     } finally {
       await browser.close();
     }

@@ -52,6 +52,19 @@ describe('Mann–Whitney U', () => {
     // U = 0 + 1 + 2 = 3; counts of U for m = n = 3: 1 1 2 3 3 3 3 2 1 1 (of 20) → P(U ≤ 3) = 7/20.
     expect(mannWhitney([1, 3, 5], [2, 4, 6])).toEqual({ u: 3, p: 14 / 20, method: 'exact' });
   });
+  it('exact counts stay accurate at the largest exact sizes (49 + 49)', () => {
+    const x = Array.from({ length: 49 }, (_, i) => i);
+    const y = Array.from({ length: 49 }, (_, i) => i + 100);
+    // 2 / C(98, 49); C(98, 49) = 25477612258980856902730428600 (beyond 2^53: doubles keep ~16 digits).
+    expect(mannWhitney(x, y).p / (2 / Number('25477612258980856902730428600'))).toBeCloseTo(1, 9);
+    // Interleaved samples (U = mn/2 ± a little) are far from significant.
+    const a = Array.from({ length: 49 }, (_, i) => 2 * i);
+    const b = Array.from({ length: 49 }, (_, i) => 2 * i + 1);
+    const r = mannWhitney(a, b);
+    expect(r.method).toBe('exact');
+    expect(r.p).toBeGreaterThan(0.8);
+    expect(r.p).toBeLessThanOrEqual(1);
+  });
   it('symmetric arrangement gives p = 1 (U = mn/2 exactly)', () => {
     // x = 1 4 5 8, y = 2 3 6 7: U = 0+2+2+4 = 8 = 16/2
     const r = mannWhitney([1, 4, 5, 8], [2, 3, 6, 7]);

@@ -85,6 +85,12 @@ describe('scenario schema errors name file and line', () => {
     expect(errorOf('name: t\ntrace:\n  file: nowhere.pcap\n', { checkFiles: true })).toBe(
       `bad.yaml:3: trace.file: no such file: ${resolve('nowhere.pcap')}`,
     );
+    expect(errorOf('name: t\ntrace:\n  generate: { pattern: uniform, flows: 1, packets: 1, pps: 1 }\nruleset:\n  file: a.rules\nsweep:\n  ruleset: [a.rules, b.rules]\n', { checkFiles: true }).split('\n')).toEqual([
+      `bad.yaml:5: ruleset.file: no such file: ${resolve('a.rules')}`,
+      `bad.yaml:7: sweep.ruleset[0]: no such file: ${resolve('a.rules')}`,
+      `bad.yaml:7: sweep.ruleset[1]: no such file: ${resolve('b.rules')}`,
+      '(3 problems)',
+    ]);
     expect(() => loadScenario('/nonexistent/x.yaml')).toThrow('/nonexistent/x.yaml: no such scenario file');
   });
   it('sweep values are validated like the setting they replace', () => {

@@ -105,6 +105,19 @@ describe('pktbench run with an injected runner', () => {
     expect(strip(merged)).toEqual(strip(readResults(join(dir, 'whole.json'))));
   });
 
+  it('--resume refuses a file of another shard; a runner reporting a known metric in another unit fails', async () => {
+    const { dir, file } = setup();
+    const deps = { stdout: () => {}, stderr: sink().stream, environment: () => fixedEnvironment, resultsDir: dir, env: {} };
+    await runCommand({ scenario: file, shard: '1/3', output: join(dir, 'x.json') }, { ...deps, runner: new FakeRunner() });
+    await expect(runCommand({ scenario: file, shard: '2/3', output: join(dir, 'x.json'), resume: true }, { ...deps, runner: new FakeRunner() })).rejects.toThrow(
+      `${join(dir, 'x.json')}: --resume: this file holds shard 1/3, not 2/3`,
+    );
+    const wrongUnit: ScenarioPointRunner = { runPoint: () => Promise.resolve([{ name: 'chain-length', unit: 'ns', direction: 'lower', samples: [1] }]) };
+    await expect(runCommand({ scenario: file, output: join(dir, 'y.json') }, { ...deps, runner: wrongUnit })).rejects.toThrow(
+      'point buckets=65536,workers=1: the runner reported chain-length in ns (lower is better); the scenario schema defines entries (lower is better) (nothing saved)',
+    );
+  });
+
   it('--dry-run lists the points of a shard without running', async () => {
     const { file } = setup();
     let out = '';
