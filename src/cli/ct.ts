@@ -152,6 +152,11 @@ async function runCt(flags: CtFlags): Promise<void> {
   const config = tableConfig(flags, flags.buckets);
   const table = new ConntrackTable(config);
   const result = await replayTrace(flags.trace, new ConntrackStage(table));
+  printResult(table, result, config, flags, out);
+}
+
+/** Prints one replay's result as --dump/--stats/--json ask. */
+export function printResult(table: ConntrackTable, result: ReplayResult, config: ConntrackConfig, flags: Pick<CtFlags, 'trace' | 'dump' | 'stats' | 'json'>, out: (line: string) => void): void {
   const s = summary(table, result, config);
   const showStats = flags.stats || !flags.dump;
   if (flags.json) {
