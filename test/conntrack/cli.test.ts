@@ -21,6 +21,7 @@ describe('pktbench ct usage errors (exit 2)', () => {
     [['--trace', 'x.pcap', '--hash', 'md5'], /Allowed choices are siphash, jhash/],
     [['--trace', 'x.pcap', '--sweep-buckets', '16k,,x'], /not a whole number: x/],
     [['--buckets', '64k'], /required option '--trace/],
+    [['--trace', 'x.pcap', '--max', '1g'], /--max.*at most 67108864/],
     [['--trace', 'x.pcap', '--sweep-buckets', '16k', '--dump'], /cannot be combined/],
   ])('%j', (args, message) => {
     const r = ct(...args);
