@@ -33,6 +33,12 @@ function parseBuckets(value: string): number {
   return n;
 }
 
+function parseMax(value: string): number {
+  const n = parsePositive(value);
+  if (n > MAX_BUCKETS) throw new InvalidArgumentError(`at most ${MAX_BUCKETS}: ${value}`);
+  return n;
+}
+
 function parseSweep(value: string): number[] {
   const sizes = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   if (sizes.length === 0) throw new InvalidArgumentError(`a comma-separated list of sizes, e.g. 16k,64k,256k,1M: ${value}`);
@@ -152,6 +158,11 @@ async function runCt(flags: CtFlags): Promise<void> {
   const config = tableConfig(flags, flags.buckets);
   const table = new ConntrackTable(config);
   const result = await replayTrace(flags.trace, new ConntrackStage(table));
+  printResult(table, result, config, flags, out);
+}
+
+/** Prints one replay's result as --dump/--stats/--json ask. */
+export function printResult(table: ConntrackTable, result: ReplayResult, config: ConntrackConfig, flags: Pick<CtFlags, 'trace' | 'dump' | 'stats' | 'json'>, out: (line: string) => void): void {
   const s = summary(table, result, config);
   const showStats = flags.stats || !flags.dump;
   if (flags.json) {
@@ -177,7 +188,7 @@ export function register(program: Command): void {
     .description('replay a trace through the conntrack model: table contents (conntrack -L), counters (conntrack -S), chain lengths, hashsize sweeps')
     .requiredOption('--trace <file>', 'pcap, pcapng or .gz trace')
     .option('--buckets <n>', 'nf_conntrack_buckets (hashsize; k/m suffixes; rounded up to 512). Default 262144; given alone, max = 8 x buckets', parseBuckets)
-    .option('--max <n>', 'nf_conntrack_max (default: buckets, or 8 x --buckets)', parsePositive)
+    .option('--max <n>', 'nf_conntrack_max (default: buckets, or 8 x --buckets)', parseMax)
     .addOption(new Option('--hash <name>', 'hash_conntrack_raw: siphash (v5.15+) or jhash (jhash2, up to v5.14)').choices(['siphash', 'jhash']).default('siphash'))
     .option('--seed <n>', 'hash seed (the kernel picks a random one per boot)', parseCount, 1)
     .option('--timeout <name=seconds>', 'override a timeout by its sysctl name, e.g. tcp_timeout_established=43200 (repeatable)', collectTimeout, [])

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { replayReader } from '../../src/cli/ct.js';
+import { printResult, replayReader } from '../../src/cli/ct.js';
 import { formatTable } from '../../src/conntrack/format.js';
 import { ConntrackStage } from '../../src/conntrack/stage.js';
 import { ConntrackTable, resolveConfig } from '../../src/conntrack/table.js';
@@ -21,6 +21,7 @@ describe('pktbench ct usage errors (exit 2)', () => {
     [['--trace', 'x.pcap', '--hash', 'md5'], /Allowed choices are siphash, jhash/],
     [['--trace', 'x.pcap', '--sweep-buckets', '16k,,x'], /not a whole number: x/],
     [['--buckets', '64k'], /required option '--trace/],
+    [['--trace', 'x.pcap', '--max', '1g'], /--max.*at most 67108864/],
     [['--trace', 'x.pcap', '--sweep-buckets', '16k', '--dump'], /cannot be combined/],
   ])('%j', (args, message) => {
     const r = ct(...args);
@@ -64,6 +65,15 @@ describe('replaying a reader', () => {
       [100.7, { src: '10.0.0.1', dst: '10.0.0.9', proto: 17, sport: 5000, dport: 53 }],
     ]), new ConntrackStage(table));
     expect([result.packets, result.endMs]).toEqual([4, 100_700]);
+    const printed: string[] = [];
+    printResult(table, result, resolveConfig({ buckets: 1024 }), { trace: 'fake', dump: true, stats: true }, (l) => printed.push(l));
+    expect(printed.slice(2)).toEqual([
+      'cpu=0   \tfound=0 invalid=0 insert=0 insert_failed=0 drop=0 early_drop=0 error=0 search_restart=0 clash_resolve=0 chaintoolong=0 ',
+      'count=2 max=8192 buckets=1024 hash=siphash',
+      'lookups=4 nodes_per_lookup_mean=0.500 p99=1 max=1', // misses for SYN and UDP (empty buckets), the SYN/ACK and ACK hit the chain head
+      'created=2 confirmed=2 expired=0 gc_runs=1 gc_early_dropped=0 later_fragments=0 untracked=0 not_ip=0',
+      'chain_length_histogram 0:1020 1:4',
+    ]);
     expect(formatTable(table, result.endMs)).toEqual([
       'tcp      6 431900 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=33000 dport=22 src=10.0.0.2 dst=10.0.0.1 sport=22 dport=33000 [ASSURED] mark=0 use=1',
       'udp      17 30 src=10.0.0.1 dst=10.0.0.9 sport=5000 dport=53 [UNREPLIED] src=10.0.0.9 dst=10.0.0.1 sport=53 dport=5000 mark=0 use=1',

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { CtStatus } from '../../src/conntrack/table.js';
-import { TcpState } from '../../src/conntrack/timeouts.js';
-import { Timeouts } from '../../src/conntrack/timeouts.js';
-import { CtState, NO_CONNECTION } from '../../src/trace/batch.js';
-import { ACK, FIN, Harness, ipv4, PSH, RST, SYN } from './helpers.js';
+import { TcpState, Timeouts } from '../../src/conntrack/timeouts.js';
+import { CtState, NO_CONNECTION, PacketFlag } from '../../src/trace/batch.js';
+import { formatTable } from '../../src/conntrack/format.js';
+import { ACK, FIN, fillSlot, Harness, ipv4, PSH, RST, SYN } from './helpers.js';
 
 const A = '10.0.0.1';
 const B = '192.0.2.80';
@@ -197,5 +197,37 @@ describe('ICMP (nf_conntrack_proto_icmp.c)', () => {
     expect([e.state, e.id, e.reply]).toEqual([CtState.RELATED, conn.id, 1]);
     const u = h.send(0.2, { src: router, dst: A, proto: 1, icmpType: 3, head: icmpError(3, router, A, A, B, 40001, 80) });
     expect([u.state, h.table.stats.error, h.table.count]).toEqual([INVALID, 1, 1]);
+  });
+});
+
+describe('packets the model cannot track', () => {
+  it('malformed, truncated-before-ports, non-IP and later fragments: counted, never thrown', () => {
+    const h = new Harness();
+    const tcp = { src: A, dst: B, sport: 1, dport: 2, tcp: SYN };
+    expect(h.send(0, { ...tcp, flags: PacketFlag.IP | PacketFlag.MALFORMED }).state).toBe(INVALID);
+    expect(h.send(0, { ...tcp, flags: PacketFlag.IP | PacketFlag.TRUNCATED }).state).toBe(INVALID); // no ports
+    expect(h.send(0, { ...tcp, flags: PacketFlag.IP | PacketFlag.FRAGMENT | PacketFlag.LATER_FRAGMENT }).state).toBe(INVALID);
+    h.batch.resetSlot(0);
+    h.stage.packet(h.batch, 0, 0); // an ARP frame: no IP layer at all
+    expect(h.batch.ctState[0]).toBe(CtState.NONE);
+    const s = h.table.stats;
+    expect([s.invalid, s.laterFragments, s.notIp, h.table.count]).toEqual([2, 1, 1, 0]);
+  });
+
+  it('tracks IPv6 and prints it as conntrack -L does', () => {
+    const h = new Harness();
+    const b = h.batch;
+    const v6 = (src: number[], dst: number[], sport: number, dport: number, tcp: number) => {
+      fillSlot(b, 0, { src: '0.0.0.0', dst: '0.0.0.0', sport, dport, tcp });
+      b.l3[0] = 6;
+      b.src.set(src, 0);
+      b.dst.set(dst, 0);
+      h.stage.packet(b, 0, 1e9);
+      return b.ctState[0];
+    };
+    const a = [0x20010db8, 0, 0, 1];
+    const z = [0x20010db8, 0, 0, 0x80];
+    expect([v6(a, z, 50000, 443, SYN), v6(z, a, 443, 50000, SYN | ACK), v6(a, z, 50000, 443, ACK)]).toEqual([NEW, ESTABLISHED, ESTABLISHED]);
+    expect(formatTable(h.table, 1000)).toEqual(['tcp      6 432000 ESTABLISHED src=2001:db8::1 dst=2001:db8::80 sport=50000 dport=443 src=2001:db8::80 dst=2001:db8::1 sport=443 dport=50000 [ASSURED] mark=0 use=1']);
   });
 });
