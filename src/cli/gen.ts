@@ -149,6 +149,8 @@ export async function runGen(flags: GenFlags): Promise<GenSummary> {
     writer.close();
     const first = firstSec + firstNsec / 1e9;
     const last = generator.tsSec + generator.tsNsec / 1e9;
+    // From the integer parts: epoch seconds as a double keep only about microseconds.
+    const seconds = generator.tsSec - firstSec + (generator.tsNsec - firstNsec) / 1e9;
     return {
       file: flags.output,
       format: flags.format,
@@ -160,7 +162,7 @@ export async function runGen(flags: GenFlags): Promise<GenSummary> {
       bytes: enc.byteCount,
       firstTime: first,
       lastTime: last,
-      seconds: last - first,
+      seconds,
     };
   } catch (err) {
     writer.abort();
