@@ -107,6 +107,8 @@ export async function runGen(flags: GenFlags): Promise<GenSummary> {
     if (resolved.packets < need) {
       throw new RangeError(`--packets ${resolved.packets} is too few for --flows ${resolved.flows}: complete lifecycles need at least ${need} (4 per flow with TCP in the mix, 2 otherwise)`);
     }
+    const lastSec = resolved.startSec + Math.floor((resolved.packets - 1) / resolved.pps);
+    if (flags.format === 'pcap' && lastSec >= 2 ** 32) throw new RangeError(`the trace would end at ${lastSec} s, past what pcap's 32-bit seconds hold; use --format pcapng or an earlier --start`);
     generator = new TraceGenerator(genOptions);
   } catch (err) {
     if (err instanceof RangeError) throw new UsageError(`gen: ${err.message}`);

@@ -186,7 +186,8 @@ export class TraceEncoder {
     const v = this.view;
     const p = this.pos;
     if (this.options.format === 'pcap') {
-      v.setUint32(p, sec % TWO_32, true);
+      if (sec >= TWO_32) throw new RangeError(`timestamp ${sec} s is past what pcap's 32-bit seconds hold (2106-02-07); use pcapng`);
+      v.setUint32(p, sec, true);
       v.setUint32(p + 4, frac, true);
       v.setUint32(p + 8, cap, true);
       v.setUint32(p + 12, wire, true);

@@ -96,6 +96,7 @@ describe.skipIf(!existsSync(cli))('pktbench gen', () => {
     [['--client-net', '10.0.0.0/40'], /prefix length must be 0..32/],
     [['--server-net6', 'not-an-address/64'], /not an IPv6 prefix/],
     [['--snaplen', '300000'], /snaplen must be 1..262144/],
+    [['--start', '4294967295', '--pps', '1', '--packets', '8', '--flows', '2'], /past what pcap's 32-bit seconds hold/],
   ])('refuses %j with exit code 2 and a clear message', async (args, message) => {
     const out = join(dir, 'bad.pcap');
     const r = await genInProcess('-o', out, ...args);

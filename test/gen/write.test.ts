@@ -62,6 +62,7 @@ describe('pcap writer', () => {
     expect(() => w.writePacket(0, 0, frame, 2, 4, 4)).toThrow(/runs past/);
     expect(() => w.writePacket(0, 0, frame, 0, 5, 5, 1)).toThrow(/interface 1 does not exist/);
     expect(() => w.writePacket(0, 1e9, frame, 0, 5, 5)).toThrow(/out of range/);
+    expect(() => w.writePacket(2 ** 32, 0, frame, 0, 5, 5)).toThrow(/32-bit seconds/);
     expect(() => new MemoryTraceWriter({ format: 'pcap', interfaces: [{ linkType: 1 }, { linkType: 101 }] })).toThrow(/one interface/);
   });
 });
