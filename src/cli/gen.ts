@@ -125,6 +125,8 @@ export async function runGen(flags: GenFlags): Promise<GenSummary> {
   const onSignal = (): void => {
     interrupted = true;
   };
+  // A progress line on a terminal only (never in pipes, logs or tests).
+  const progress = process.stderr.isTTY === true;
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -145,6 +147,7 @@ export async function runGen(flags: GenFlags): Promise<GenSummary> {
         enc.commitFrame(generator.tsSec, generator.tsNsec, generator.caplen, len);
       }
       if (n < chunk) break;
+      if (progress) process.stderr.write(`\rgen: ${enc.packetCount} of ${generator.options.packets} packets (${((100 * enc.packetCount) / generator.options.packets).toFixed(0)} %)`);
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (interrupted) throw new RunFailure(`gen: interrupted; ${flags.output} was not written`);
     }
@@ -171,6 +174,7 @@ export async function runGen(flags: GenFlags): Promise<GenSummary> {
     if (err instanceof RunFailure) throw err;
     throw new RunFailure(`gen: writing ${flags.output} failed: ${(err as Error).message}`);
   } finally {
+    if (progress) process.stderr.write('\r\x1b[K');
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
