@@ -95,9 +95,10 @@ rmSync(file, { force: true });
 metrics.push({ name: 'gen.stream.peak-rss', unit: 'MB', direction: 'lower', samples: [rssPeak / 1e6], params: { packets: rssPackets, fileBytes: bigBytes } });
 
 const path = writeBenchResult('gen-throughput', metrics, { packetsPerSample: packets, samples, fileBytesPerSample: fileBytes, options });
-const base = median(metrics[0]!.samples);
 for (const m of metrics) {
   const med = median(m.samples);
+  // Ratios against gen.frames of the same clock (wall with wall, CPU with CPU).
+  const base = median((m.name.endsWith('-cpu') ? cpu[0]! : wall[0]!).samples);
   const ratio = m.unit === 'packets/s' ? `  (${(med / base).toFixed(2)}x of gen.frames)` : '';
   process.stdout.write(`${m.name.padEnd(26)} median ${m.unit === 'MB' ? med.toFixed(0) : (med / 1e6).toFixed(3) + ' M'}${m.unit}${ratio}\n`);
 }

@@ -107,6 +107,8 @@ export async function runGen(flags: GenFlags): Promise<GenSummary> {
     if (resolved.packets < need) {
       throw new RangeError(`--packets ${resolved.packets} is too few for --flows ${resolved.flows}: complete lifecycles need at least ${need} (4 per flow with TCP in the mix, 2 otherwise)`);
     }
+    const lastSec = resolved.startSec + Math.floor((resolved.packets - 1) / resolved.pps);
+    if (flags.format === 'pcap' && lastSec >= 2 ** 32) throw new RangeError(`the trace would end at ${lastSec} s, past what pcap's 32-bit seconds hold; use --format pcapng or an earlier --start`);
     generator = new TraceGenerator(genOptions);
   } catch (err) {
     if (err instanceof RangeError) throw new UsageError(`gen: ${err.message}`);
@@ -123,6 +125,8 @@ export async function runGen(flags: GenFlags): Promise<GenSummary> {
   const onSignal = (): void => {
     interrupted = true;
   };
+  // A progress line on a terminal only (never in pipes, logs or tests).
+  const progress = process.stderr.isTTY === true;
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -143,12 +147,15 @@ export async function runGen(flags: GenFlags): Promise<GenSummary> {
         enc.commitFrame(generator.tsSec, generator.tsNsec, generator.caplen, len);
       }
       if (n < chunk) break;
+      if (progress) process.stderr.write(`\rgen: ${enc.packetCount} of ${generator.options.packets} packets (${((100 * enc.packetCount) / generator.options.packets).toFixed(0)} %)`);
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (interrupted) throw new RunFailure(`gen: interrupted; ${flags.output} was not written`);
     }
     writer.close();
     const first = firstSec + firstNsec / 1e9;
     const last = generator.tsSec + generator.tsNsec / 1e9;
+    // From the integer parts: epoch seconds as a double keep only about microseconds.
+    const seconds = generator.tsSec - firstSec + (generator.tsNsec - firstNsec) / 1e9;
     return {
       file: flags.output,
       format: flags.format,
@@ -160,13 +167,14 @@ export async function runGen(flags: GenFlags): Promise<GenSummary> {
       bytes: enc.byteCount,
       firstTime: first,
       lastTime: last,
-      seconds: last - first,
+      seconds,
     };
   } catch (err) {
     writer.abort();
     if (err instanceof RunFailure) throw err;
     throw new RunFailure(`gen: writing ${flags.output} failed: ${(err as Error).message}`);
   } finally {
+    if (progress) process.stderr.write('\r\x1b[K');
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }

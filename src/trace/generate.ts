@@ -166,7 +166,7 @@ export function resolveGenerateOptions(o: GenerateOptions = {}): ResolvedGenerat
     serverNet6: parsePrefix(o.serverNet6 ?? d.serverNet6, 6),
   };
   check(Number.isSafeInteger(r.seed) && r.seed >= 0, `seed must be a whole number >= 0, got ${r.seed}`);
-  check(Number.isInteger(r.flows) && r.flows >= 1 && r.flows <= 1 << 26, `flows must be 1..${1 << 26}, got ${r.flows}`);
+  check(Number.isInteger(r.flows) && r.flows >= 1 && r.flows <= 1 << 24, `flows must be 1..${1 << 24}, got ${r.flows}`);
   check(Number.isInteger(r.packets) && r.packets >= 1 && r.packets <= 0xffffffff, `packets must be 1..4294967295, got ${r.packets}`);
   check(Number.isInteger(r.pps) && r.pps >= 1 && r.pps <= 1e9, `pps must be a whole number 1..1e9, got ${r.pps}`);
   check(Number.isInteger(r.startSec) && r.startSec >= 0 && r.startSec < 2 ** 33, `start must be a whole number of seconds >= 0, got ${r.startSec}`);

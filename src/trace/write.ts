@@ -139,8 +139,10 @@ export class TraceEncoder {
    */
   writePacket(tsSec: number, tsNsec: number, data: Uint8Array, offset: number, caplen: number, wireLen: number, ifIndex = 0): void {
     if (caplen > data.length - offset || caplen < 0) throw new RangeError(`caplen ${caplen} runs past the ${data.length - offset} bytes given`);
-    const at = this.frameSlot(caplen, ifIndex);
-    const cap = Math.min(caplen, this.snaplens[ifIndex]!);
+    const snaplen = this.snaplens[ifIndex];
+    if (snaplen === undefined) throw new RangeError(`interface ${ifIndex} does not exist (the trace has ${this.snaplens.length})`);
+    const cap = Math.min(caplen, snaplen);
+    const at = this.frameSlot(cap, ifIndex);
     // A whole-array source needs no view; a view (one small object) only when slicing.
     if (offset === 0 && cap === data.length) this.buf.set(data, at);
     else this.buf.set(data.subarray(offset, offset + cap), at);
@@ -184,7 +186,8 @@ export class TraceEncoder {
     const v = this.view;
     const p = this.pos;
     if (this.options.format === 'pcap') {
-      v.setUint32(p, sec % TWO_32, true);
+      if (sec >= TWO_32) throw new RangeError(`timestamp ${sec} s is past what pcap's 32-bit seconds hold (2106-02-07); use pcapng`);
+      v.setUint32(p, sec, true);
       v.setUint32(p + 4, frac, true);
       v.setUint32(p + 8, cap, true);
       v.setUint32(p + 12, wire, true);

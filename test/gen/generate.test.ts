@@ -211,10 +211,7 @@ describe('flows and lifecycles', () => {
 
   it('spaces timestamps by exactly 1/pps', () => {
     const frames = readPcap(generate({ packets: 7000, flows: 100, pps: 3000, startSec: 1_600_000_000 })).frames;
-    frames.forEach((f, i) => {
-      const ns = Math.floor((i % 3000) * 1e9 / 3000);
-      expect([f.tsSec, f.tsFrac]).toEqual([1_600_000_000 + Math.floor(i / 3000), ns]);
-    });
+    expect(frames.map((f) => [f.tsSec, f.tsFrac])).toEqual(frames.map((_, i) => [1_600_000_000 + Math.floor(i / 3000), Math.floor(((i % 3000) * 1e9) / 3000)]));
   });
 
   it('keeps the number of active flows near --concurrent, not the number of flows', () => {
@@ -299,23 +296,38 @@ describe('patterns', () => {
   });
 
   it('portscan: one source probes every port of a target once (SYN, then RST/ACK or SYN/ACK + RST), then moves on', () => {
+    // 131k packets: read the generator's own fields (the round-trip property test shows the file holds them).
     const full = 65532 * 2 + 3 * 3;
-    const ps = packets({ seed: 14, packets: full + 1, pattern: 'portscan' });
-    const syns = ps.filter((p) => p.tcpFlags === SYN);
-    const scanner = syns[0]!.src;
-    expect(syns.every((p) => p.src === scanner)).toBe(true);
-    const firstTarget = syns.slice(0, 65535);
-    expect(new Set(firstTarget.map((p) => p.dport)).size).toBe(65535);
-    expect(new Set(firstTarget.map((p) => p.dst)).size).toBe(1);
+    const g = new TraceGenerator({ seed: 14, packets: full + 1, pattern: 'portscan' });
+    const buf = new Uint8Array(g.maxFrameBytes);
+    const scanner = new Set<number>();
+    const targets: number[] = [];
+    const synPorts: number[] = [];
+    const synAckPorts: number[] = [];
+    let rstAck = 0;
+    let scannerRst = 0;
+    let first = 0;
+    while (g.next(buf, 0) > 0) {
+      if (g.tcpFlags === SYN) {
+        scanner.add(g.src[0]!);
+        targets.push(g.dst[0]!);
+        synPorts.push(g.dport);
+        if (!first) first = g.src[0]!;
+      } else if (g.tcpFlags === (SYN | ACK)) synAckPorts.push(g.sport);
+      else if (g.tcpFlags === (RST | ACK)) rstAck++;
+      else if (g.tcpFlags === RST && g.src[0] === first) scannerRst++;
+    }
+    expect(g.packetCount).toBe(full + 1);
+    expect(scanner.size).toBe(1);
+    expect(synPorts).toHaveLength(65536);
+    expect(new Set(synPorts.slice(0, 65535)).size).toBe(65535);
+    expect(new Set(targets.slice(0, 65535)).size).toBe(1);
     // The last packet opens the scan of a second target.
-    expect(syns).toHaveLength(65536);
-    expect(syns[65535]!.dst).not.toBe(syns[0]!.dst);
-    const synAcks = ps.filter((p) => p.tcpFlags === (SYN | ACK)).map((p) => p.sport).sort((a, b) => a - b);
-    expect(synAcks).toEqual([22, 80, 443]);
-    expect(ps.filter((p) => p.tcpFlags === (RST | ACK))).toHaveLength(65532);
-    expect(ps.filter((p) => p.tcpFlags === RST && p.src === scanner)).toHaveLength(3);
+    expect(targets[65535]).not.toBe(targets[0]);
+    expect(synAckPorts.sort((a, b) => a - b)).toEqual([22, 80, 443]);
+    expect([rstAck, scannerRst]).toEqual([65532, 3]);
     // Scrambled order, not 1, 2, 3...
-    expect(syns.slice(0, 5).map((p) => p.dport)).not.toEqual([1, 2, 3, 4, 5]);
+    expect(synPorts.slice(0, 5)).not.toEqual([1, 2, 3, 4, 5]);
   });
 });
 
@@ -323,40 +335,36 @@ describe('fillBatch', () => {
   it('fills a PacketBatch with the same packets and the fields a decoder sets', () => {
     const opts: GenerateOptions = { seed: 21, flows: 40, packets: 700, ipv6: 0.5, mix: { tcp: 2, udp: 1, icmp: 1 } };
     const frames = readPcap(generate(opts)).frames;
+    const hex = (b: ArrayLike<number>): string => Buffer.from(Uint8Array.from(b)).toString('hex');
+    // What a decoder would set, from the independent parse of the written file.
+    const expected = frames.map((f, i) => {
+      const p = parseFrame(f.data);
+      const words = p.family === 4 ? 4 : 16;
+      const srcAt = p.family === 4 ? 26 : 22;
+      const flags = PacketFlag.IP | (p.proto === 6 || p.proto === 17 ? PacketFlag.PORTS : 0) | (p.proto === 6 ? PacketFlag.TCP : 0) | (p.proto === 1 || p.proto === 58 ? PacketFlag.ICMP : 0);
+      const ports = p.proto === 6 || p.proto === 17 ? [p.sport, p.dport] : [0, 0];
+      const tcp = p.proto === 6 ? [p.tcpFlags, p.seq, p.ack, p.window] : [0, 0, 0, 0];
+      const icmp = p.proto === 1 || p.proto === 58 ? [p.icmpType, 0, p.icmpId] : [0, 0, 0];
+      const head = Math.min(64, f.caplen - 14);
+      return JSON.stringify([f.tsSec, f.tsFrac, f.caplen, f.wireLen, i + 1, 1, flags, p.family, p.proto, p.ttl, p.ipLen, p.ipId,
+        hex(f.data.subarray(srcAt, srcAt + words)), hex(f.data.subarray(srcAt + words, srcAt + 2 * words)), ...ports, ...tcp, ...icmp, head, hex(f.data.subarray(14, 14 + head))]);
+    });
     const g = new TraceGenerator(opts);
     const batch = new PacketBatch(256, 64);
-    let i = 0;
+    const got: string[] = [];
     let n: number;
     while ((n = g.fillBatch(batch)) > 0) {
-      for (let k = 0; k < n; k++, i++) {
-        const f = frames[i]!;
-        const p = parseFrame(f.data);
-        expect([batch.tsSec[k], batch.tsNsec[k], batch.caplen[k], batch.wireLen[k], batch.frameNo[k], batch.linkType[k]]).toEqual([f.tsSec, f.tsFrac, f.caplen, f.wireLen, i + 1, 1]);
-        expect(batch.l3[k]).toBe(p.family);
-        expect(batch.proto[k]).toBe(p.proto);
-        expect([batch.ttl[k], batch.ipLen[k], batch.ipId[k]]).toEqual([p.ttl, p.ipLen, p.ipId]);
-        const words = p.family === 4 ? 1 : 4;
-        const bytesOf = (arr: Uint32Array): string =>
-          Array.from(arr.subarray(k * 4, k * 4 + words), (w) => w.toString(16).padStart(8, '0')).join('');
-        const srcAt = p.family === 4 ? 26 : 22;
-        expect(bytesOf(batch.src)).toBe(Buffer.from(f.data.subarray(srcAt, srcAt + words * 4)).toString('hex'));
-        const flags = batch.flags[k]!;
-        expect(flags & PacketFlag.IP).toBe(PacketFlag.IP);
-        if (p.proto === 6 || p.proto === 17) {
-          expect(flags & PacketFlag.PORTS).toBe(PacketFlag.PORTS);
-          expect([batch.sport[k], batch.dport[k]]).toEqual([p.sport, p.dport]);
-        }
-        if (p.proto === 6) expect([batch.tcpFlags[k], batch.tcpSeq[k], batch.tcpAck[k], batch.tcpWindow[k]]).toEqual([p.tcpFlags, p.seq, p.ack, p.window]);
-        if (p.proto === 1 || p.proto === 58) {
-          expect(flags & PacketFlag.ICMP).toBe(PacketFlag.ICMP);
-          expect([batch.icmpType[k], batch.icmpCode[k], batch.icmpId[k]]).toEqual([p.icmpType, 0, p.icmpId]);
-        }
-        const head = batch.headLen[k]!;
-        expect(head).toBe(Math.min(64, f.caplen - 14));
-        expect(Buffer.from(batch.head.subarray(k * 64, k * 64 + head))).toEqual(Buffer.from(f.data.subarray(14, 14 + head)));
+      for (let k = 0; k < n; k++) {
+        const w = batch.l3[k] === 4 ? 1 : 4;
+        const words = (a: Uint32Array): string => Array.from(a.subarray(k * 4, k * 4 + w), (x) => x.toString(16).padStart(8, '0')).join('');
+        got.push(JSON.stringify([batch.tsSec[k], batch.tsNsec[k], batch.caplen[k], batch.wireLen[k], batch.frameNo[k], batch.linkType[k], batch.flags[k],
+          batch.l3[k], batch.proto[k], batch.ttl[k], batch.ipLen[k], batch.ipId[k], words(batch.src), words(batch.dst), batch.sport[k], batch.dport[k],
+          batch.tcpFlags[k], batch.tcpSeq[k], batch.tcpAck[k], batch.tcpWindow[k], batch.icmpType[k], batch.icmpCode[k], batch.icmpId[k],
+          batch.headLen[k], hex(batch.head.subarray(k * 64, k * 64 + batch.headLen[k]!))]));
       }
     }
-    expect(i).toBe(700);
+    expect(got).toHaveLength(700);
+    expect(got).toEqual(expected);
   });
 
   it('marks frames cut inside the transport header as truncated', () => {

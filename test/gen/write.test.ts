@@ -49,11 +49,20 @@ describe('pcap writer', () => {
     expect(readPcapng(big).frames).toHaveLength(500);
   });
 
+  it('cuts a frame larger than its buffer to the snaplen instead of failing', () => {
+    const w = new MemoryTraceWriter({ format: 'pcap', bufferBytes: 4096, interfaces: [{ linkType: 1, snaplen: 100 }] });
+    const jumbo = new Uint8Array(10000).fill(7);
+    w.writePacket(1, 0, jumbo, 0, jumbo.length, jumbo.length);
+    const { frames } = readPcap(w.bytes());
+    expect(frames.map((f) => [f.caplen, f.wireLen, f.data.length])).toEqual([[100, 10000, 100]]);
+  });
+
   it('refuses records that do not fit what it was given', () => {
     const w = new MemoryTraceWriter();
     expect(() => w.writePacket(0, 0, frame, 2, 4, 4)).toThrow(/runs past/);
     expect(() => w.writePacket(0, 0, frame, 0, 5, 5, 1)).toThrow(/interface 1 does not exist/);
     expect(() => w.writePacket(0, 1e9, frame, 0, 5, 5)).toThrow(/out of range/);
+    expect(() => w.writePacket(2 ** 32, 0, frame, 0, 5, 5)).toThrow(/32-bit seconds/);
     expect(() => new MemoryTraceWriter({ format: 'pcap', interfaces: [{ linkType: 1 }, { linkType: 101 }] })).toThrow(/one interface/);
   });
 });
