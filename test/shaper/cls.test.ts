@@ -121,7 +121,8 @@ describe('cls_u32 (cls_u32.c) behind htb_classify', () => {
     ipv4(b, 4, '1.2.3.4', '192.168.1.5', 17, 1, 2);
     s.walkMax = 0;
     expect(cls(4)).toBe('1:20');
-    // prio 1: two knodes; prio 5: the linking knode, then one knode in bucket 5.
+    // Table 800: (the root of the first u32 instance, prio 1) holds both prio-1 knodes and the
+    // linking knode added with `ht 800::`; then one knode in bucket 5 of table 2:.
     expect(s.walkMax).toBe(4);
     ipv4(b, 5, '1.2.3.4', '192.168.2.7', 17, 1, 2);
     expect(cls(5)).toBe('1:30');
