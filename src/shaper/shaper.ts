@@ -163,6 +163,15 @@ export class Shaper implements PipelineStage, HtbFilterRunner {
     this.htb.drain();
   }
 
+  /**
+   * Counted work, for the cores model: the shaper runs under one qdisc lock, so these are one
+   * serialized resource whatever the number of cores.
+   */
+  workCounters(): { classified: number; entriesWalked: number; dequeueCalls: number; sent: number; dropped: number } {
+    const h = this.htb;
+    return { classified: this.classified, entriesWalked: this.walkTotal, dequeueCalls: h.dequeueCalls, sent: h.qdiscPackets, dropped: h.qdiscDrops };
+  }
+
   /** Walk-length percentile over classified packets (q in 0..1). */
   walkPercentile(q: number): number {
     if (this.classified === 0) return 0;
