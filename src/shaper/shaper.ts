@@ -121,7 +121,7 @@ export class Shaper implements PipelineStage, HtbFilterRunner {
         res = inst.fw.classify(mark, this.htb.handle);
         this.walked += inst.fw.lastWalked;
       } else {
-        res = this.u32.classify(inst.u32Root, b.head, packet * b.headBytes, b.headLen[packet]!, mark);
+        res = this.u32.classify(inst.u32Root, b.head, packet * b.headBytes, b.headLen[packet]!, mark, b.ipLen[packet]! || b.headLen[packet]!);
         this.walked += this.u32.lastWalked;
       }
       if (res >= 0) return res;

@@ -505,7 +505,7 @@ function parseSelector(a: string[], i: number, keys: U32KeySpec[], extra: Select
   if (what === 'mark') {
     extra.markVal = getU32(need(i + 1), 0) ?? fail('Illegal "mark" value');
     extra.markMask = getU32(need(i + 2), 0) ?? fail('Illegal "mark" mask');
-    extra.markVal = (extra.markVal & extra.markMask) >>> 0;
+    if (((extra.markVal & extra.markMask) >>> 0) !== extra.markVal) fail('Illegal "mark" value, not masked');
     extra.hasMark = true;
     return i + 3;
   }

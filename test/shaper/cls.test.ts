@@ -181,3 +181,27 @@ tc filter add dev eth0 parent 1:2 protocol ip prio 2 handle 2 fw classid 1:22
     expect(text).toContain('class htb 1:21 parent 1:2 leaf 21: prio 0 rate 10Mbit ceil 10Mbit burst 1600b cburst 1600b\n');
   });
 });
+
+describe('u32 offset/eat (cls_u32.c next-header walk)', () => {
+  const script = `tc qdisc add dev eth0 root handle 1: htb default 90
+tc class add dev eth0 parent 1: classid 1:1 htb rate 100mbit
+tc class add dev eth0 parent 1:1 classid 1:10 htb rate 10mbit
+tc class add dev eth0 parent 1:1 classid 1:90 htb rate 10mbit
+tc filter add dev eth0 parent 1: prio 5 handle 3: protocol ip u32 divisor 1
+tc filter add dev eth0 parent 1: protocol ip prio 5 u32 ht 3: match tcp dst 443 0xffff flowid 1:10
+tc filter add dev eth0 parent 1: protocol ip prio 5 u32 ht 800:: match ip protocol 6 0xff offset at 0 mask 0x0f00 shift 6 eat link 3:
+`;
+  it('moves to the TCP header by the IHL (options included) and matches the port there', () => {
+    const s = new Shaper(parseTcScript(script, 'eat.tc'), { linkRate: 125_000_000 });
+    const b = new PacketBatch(4, 64);
+    ipv4(b, 0, '1.1.1.1', '2.2.2.2', 6, 5555, 443);
+    // Same packet with 8 bytes of IP options (IHL 7): the ports move to offset 28.
+    ipv4(b, 1, '1.1.1.1', '2.2.2.2', 6, 0, 0);
+    const h = b.head.subarray(64, 128);
+    h[0] = 0x47;
+    h[28] = 5555 >> 8; h[29] = 5555 & 0xff; h[30] = 443 >> 8; h[31] = 443 & 0xff;
+    ipv4(b, 2, '1.1.1.1', '2.2.2.2', 6, 5555, 80);
+    for (let i = 0; i < 3; i++) s.classifyPacket(b, i);
+    expect([...b.classId.subarray(0, 3)]).toEqual([0x10010, 0x10010, 0x10090]);
+  });
+});

@@ -77,6 +77,8 @@ tc f add dev eth0 parent 1: protocol ip pref 2 handle 0x10/0xff fw flowid 1:10
       'shape.tc:5: RTNETLINK answers: Invalid argument (prio 1 on 1: already holds fw filters for another kind or protocol)'],
     ['a knode in a root table that does not exist', `${HEAD}tc filter add dev eth0 parent 1: prio 5 u32 ht 801:: match ip dst 1.2.3.4/32 classid 1:10\n`,
       'shape.tc:4: hash table 801: does not exist'],
+    ['a u32 mark with bits outside its mask', `${HEAD}tc filter add dev eth0 parent 1: prio 5 u32 match mark 0x105 0xff classid 1:10\n`,
+      'shape.tc:4: Illegal "mark" value, not masked'],
     ['a bad divisor', `${HEAD}tc filter add dev eth0 parent 1: prio 5 handle 2: u32 divisor 100\n`, 'shape.tc:4: Illegal "divisor"'],
     ['a class before the qdisc', 'tc class add dev eth0 parent 1: classid 1:1 htb rate 1mbit\n',
       'shape.tc:1: RTNETLINK answers: No such file or directory (no root htb qdisc yet)'],
