@@ -105,7 +105,7 @@ export async function shapeCommand(opts: ShapeOptions, out: (s: string) => void)
       qdisc: qdiscReport(shaper.htb),
       classes: classReports(shaper.htb),
       classification: { packets: shaper.classified, htsize: shaper.htsize, walkedMean: mean, walkedP99: shaper.walkPercentile(0.99), walkedMax: shaper.walkMax },
-      cost: { packets: run.packets, shaperNs: run.shaperNs, nsPerPacket: run.packets ? run.shaperNs / run.packets : 0, serialized: true },
+      cost: { packets: run.packets, shaperNs: run.shaperNs, nsPerPacket: run.packets ? run.shaperNs / run.packets : 0, serialized: true, work: shaper.workCounters() },
       skippedDropped: shaper.skippedDropped,
       warnings: reader.warnings,
     }, null, 2)}\n`);

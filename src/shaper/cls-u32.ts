@@ -159,9 +159,10 @@ export class U32Tables {
   /**
    * u32_classify from root table `rootId` over the packet bytes head[base .. base+len) (network
    * header onwards). Returns the classid or U32_NO_MATCH. A read past the bytes available ends the
-   * classification with no match, as skb_header_pointer failing does.
+   * classification with no match, as skb_header_pointer failing does. `pktLen` is the packet's
+   * length from the network header (for the `eat` end-of-packet check).
    */
-  classify(rootId: number, head: Uint8Array, base: number, len: number, mark: number): number {
+  classify(rootId: number, head: Uint8Array, base: number, len: number, mark: number, pktLen: number = len): number {
     let ti = this.tableIndex.get(rootId) ?? -1;
     let walked = 0;
     if (ti < 0) {
@@ -252,6 +253,17 @@ export class U32Tables {
           if (f & F_EAT) {
             off += off2;
             off2 = 0;
+          }
+          if (off >= pktLen) {
+            // Offset past the packet: pop straight back to this knode (check_terminal).
+            sdepth--;
+            off = this.stackOff[sdepth]!;
+            if (f & F_TERMINAL) {
+              this.lastWalked = walked;
+              return this.classid[n]!;
+            }
+            pos++;
+            continue;
           }
         }
         ti = link;

@@ -12,6 +12,8 @@ export interface ClassReport {
   classid: string;
   parent: string;
   level: number;
+  /** `10:` when a leaf qdisc with a handle was added under the class (tc prints `leaf 10:`). */
+  leaf: string | undefined;
   prio: number | undefined;
   quantum: number | undefined;
   rateBps: number;
@@ -61,6 +63,7 @@ export function classReports(htb: Htb): ClassReport[] {
       classid: formatClassid(htb.classid[i]!),
       parent: p < 0 ? 'root' : formatClassid(htb.classid[p]!),
       level: htb.level[i]!,
+      leaf: leaf && htb.leafHandle[i] ? `${(htb.leafHandle[i]! >>> 16).toString(16)}:` : undefined,
       prio: leaf ? htb.prio[i]! : undefined,
       quantum: leaf ? htb.quantum[i]! : undefined,
       rateBps: htb.rate[i]!,
@@ -103,6 +106,7 @@ export function formatClasses(htb: Htb): string {
   let out = '';
   for (const c of classReports(htb)) {
     out += `class htb ${c.classid} ${c.parent === 'root' ? 'root' : `parent ${c.parent}`} `;
+    if (c.leaf !== undefined) out += `leaf ${c.leaf} `;
     if (c.prio !== undefined) out += `prio ${c.prio} `;
     out += `rate ${formatRate(c.rateBps)} ceil ${formatRate(c.ceilBps)} burst ${formatSize(c.burstBytes)} cburst ${formatSize(c.cburstBytes)}\n`;
     out += ` Sent ${c.sentBytes} bytes ${c.sentPackets} pkt (dropped ${c.dropped}, overlimits ${c.overlimits} requeues ${c.requeues}) \n`;

@@ -130,6 +130,8 @@ export class Htb {
   readonly backlog: Float64Array;
   readonly limitPackets: Float64Array;
   readonly limitBytes: Float64Array;
+  /** Handle of a leaf qdisc added explicitly (`tc qdisc add ... parent 1:10 handle 10:`), else 0. */
+  readonly leafHandle: Uint32Array;
   // Counters.
   readonly bytes: Float64Array;
   readonly packets: Float64Array;
@@ -284,9 +286,11 @@ export class Htb {
     this.limitPackets = new Float64Array(n + 1).fill(Math.max(1, txq));
     this.limitBytes = new Float64Array(n + 1).fill(Infinity);
     if (config.qdisc.directQlen !== undefined) this.limitPackets[n] = config.qdisc.directQlen;
+    this.leafHandle = new Uint32Array(n);
     for (const lq of config.leafQdiscs) {
       const i = this.classIndex.get(lq.parent);
       if (i === undefined) continue;
+      this.leafHandle[i] = lq.handle;
       if (lq.kind === 'bfifo') {
         this.limitPackets[i] = Infinity;
         this.limitBytes[i] = lq.limitBytes ?? Math.max(1, txq) * mtu;
@@ -678,23 +682,17 @@ export class Htb {
 
   /** htb_dequeue_tree: DRR over one row; returns the dequeued length or -1. */
   private dequeueTree(prio: number, level: number): number {
+    // The kernel's loop also steps past leaves whose qdisc returns nothing while non-empty
+    // (non-work-conserving children); fifo leaves always return a packet when they hold one.
     let cl = this.lookupLeaf(level, prio);
-    let start = cl;
-    let len = -1;
-    do {
+    for (;;) {
       if (cl < 0) return -1;
-      if (this.qlen[cl] === 0) {
-        this.deactivate(cl);
-        if ((this.rowMask[level]! & (1 << prio)) === 0) return -1;
-        const next = this.lookupLeaf(level, prio);
-        if (cl === start) start = next;
-        cl = next;
-        continue;
-      }
-      len = this.popPacket(cl);
-      break;
-    } while (cl !== start);
-    if (len < 0) return -1;
+      if (this.qlen[cl] !== 0) break;
+      this.deactivate(cl);
+      if ((this.rowMask[level]! & (1 << prio)) === 0) return -1;
+      cl = this.lookupLeaf(level, prio);
+    }
+    const len = this.popPacket(cl);
     this.bytes[cl]! += len;
     this.packets[cl]!++;
     const d = cl * TC_HTB_MAXDEPTH + level;

@@ -53,7 +53,10 @@ export class Shaper implements PipelineStage, HtbFilterRunner {
     const n = this.htb.n;
     this.chains = Array.from({ length: n + 1 }, () => []);
     const byKey = new Map<string, Instance>();
-    const sorted = config.filters.map((f, order) => ({ f, order })).sort((a, b) => a.f.prio - b.f.prio || a.order - b.order);
+    // Instances are created in script order (u32 roots get 800:, 801:, ... as tcf instances are
+    // made); each chain is then ordered by prio as tcf_chain_tp_insert keeps it.
+    const sorted = config.filters.map((f) => ({ f }));
+    const prioOf = new Map<Instance, number>();
     let nextRoot = 0x800;
     const links: [node: number, table: number][] = [];
     // Tables created by `divisor` lines first (they may be linked from any instance).
@@ -63,7 +66,7 @@ export class Shaper implements PipelineStage, HtbFilterRunner {
     for (const { f } of sorted) {
       const chainIdx = f.parent === this.htb.handle ? 0 : 1 + this.htb.find(f.parent);
       if (chainIdx < 0) continue;
-      const key = `${chainIdx}/${f.prio}/${f.protocol}`;
+      const key = `${chainIdx}/${f.prio}`;
       let inst = byKey.get(key);
       if (!inst) {
         let root = 0;
@@ -75,6 +78,7 @@ export class Shaper implements PipelineStage, HtbFilterRunner {
           this.u32.addTable(root, 1);
         }
         inst = { protocol: f.protocol, fw, u32Root: root };
+        prioOf.set(inst, f.prio);
         if (fw) this.fwInstances.push(fw);
         byKey.set(key, inst);
         this.chains[chainIdx]!.push(inst);
@@ -92,6 +96,7 @@ export class Shaper implements PipelineStage, HtbFilterRunner {
         if (u.link) links.push([node, u.link >>> 20]);
       }
     }
+    for (const chain of this.chains) chain.sort((a, b) => prioOf.get(a)! - prioOf.get(b)!);
     for (const [node, table] of links) this.u32.setLink(node, table);
     this.u32.seal();
     this.htb.filters = this;
@@ -116,7 +121,7 @@ export class Shaper implements PipelineStage, HtbFilterRunner {
         res = inst.fw.classify(mark, this.htb.handle);
         this.walked += inst.fw.lastWalked;
       } else {
-        res = this.u32.classify(inst.u32Root, b.head, packet * b.headBytes, b.headLen[packet]!, mark);
+        res = this.u32.classify(inst.u32Root, b.head, packet * b.headBytes, b.headLen[packet]!, mark, b.ipLen[packet]! || b.headLen[packet]!);
         this.walked += this.u32.lastWalked;
       }
       if (res >= 0) return res;
@@ -156,6 +161,15 @@ export class Shaper implements PipelineStage, HtbFilterRunner {
   finish(endNs: number): void {
     this.htb.advance(endNs);
     this.htb.drain();
+  }
+
+  /**
+   * Counted work, for the cores model: the shaper runs under one qdisc lock, so these are one
+   * serialized resource whatever the number of cores.
+   */
+  workCounters(): { classified: number; entriesWalked: number; dequeueCalls: number; sent: number; dropped: number } {
+    const h = this.htb;
+    return { classified: this.classified, entriesWalked: this.walkTotal, dequeueCalls: h.dequeueCalls, sent: h.qdiscPackets, dropped: h.qdiscDrops };
   }
 
   /** Walk-length percentile over classified packets (q in 0..1). */

@@ -54,8 +54,11 @@ export class TcScriptParser {
   private classes = new Map<number, MutableClass>();
   private leafQdiscs: LeafQdiscSpec[] = [];
   private filters: FilterSpec[] = [];
-  /** fw mask per (parent, prio, protocol) instance. */
+  /** fw mask per (parent, prio) instance. */
   private fwMasks = new Map<string, number>();
+  /** Filter instances by (parent, prio): kind, protocol and (u32) root table id. */
+  private instances = new Map<string, { kind: string; protocol: number; root: number }>();
+  private u32Roots = 0;
 
   constructor(private readonly file: string) {}
 
@@ -288,6 +291,14 @@ export class TcScriptParser {
     if (prio === 0) prio = 0xc000 - this.filters.length; // the kernel picks a prio below the existing ones
     const kind = a[i];
     const opts = a.slice(i + 1);
+    if (kind === 'fw' || kind === 'u32') {
+      const key = `${parent}/${prio}`;
+      const inst = this.instances.get(key);
+      if (inst && (inst.kind !== kind || inst.protocol !== protocol)) {
+        fail(`RTNETLINK answers: Invalid argument (prio ${prio} on ${formatClassid(parent)} already holds ${inst.kind} filters for another kind or protocol)`);
+      }
+      if (!inst) this.instances.set(key, { kind, protocol, root: kind === 'u32' ? 0x800 + this.u32Roots++ : 0 });
+    }
     if (kind === 'fw') this.fwFilter(parent, prio, protocol, handle, opts, line);
     else if (kind === 'u32') this.u32Filter(parent, prio, protocol, handle, opts, line);
     else fail(kind === undefined ? 'filter kind is required (fw or u32)' : `filter kind "${kind}": only fw and u32 are modelled`);
@@ -309,7 +320,7 @@ export class TcScriptParser {
       else if (matches(w, 'indev') || matches(w, 'action') || matches(w, 'police')) fail(`fw "${w}" is not modelled`);
       else fail(`What is "${w}"?`);
     }
-    const key = `${parent}/${prio}/${protocol}`;
+    const key = `${parent}/${prio}`;
     if (handle === undefined) {
       if (classid !== undefined) fail('fw needs a "handle" (the mark) to go with "classid"');
       this.filters.push({ parent, prio, protocol, line, filter: { type: 'fw', id: 0, mask: 0xffffffff, classid: 0, oldMethod: true } });
@@ -409,6 +420,9 @@ export class TcScriptParser {
     if (spec.hasClassid) this.checkTarget(spec.classid);
     const tableOk = (id: number): boolean =>
       this.filters.some((f) => f.filter.type === 'u32' && f.filter.divisor > 0 && f.filter.htid === id);
+    const roots = new Set([...this.instances.values()].filter((x) => x.kind === 'u32').map((x) => x.root));
+    if (spec.htid && (spec.htid >>> 20) >= 0x800 && !roots.has(spec.htid >>> 20)) fail(`hash table ${(spec.htid >>> 20).toString(16)}: does not exist`);
+    if (spec.link && (spec.link >>> 20) >= 0x800) fail('"link" to a root table is not modelled');
     if (spec.htid && (spec.htid >>> 20) < 0x800 && !tableOk(spec.htid)) fail(`hash table ${(spec.htid >>> 20).toString(16)}: does not exist (create it with "u32 divisor N")`);
     if (spec.link && !tableOk(spec.link)) fail(`"link" to table ${(spec.link >>> 20).toString(16)}: which does not exist`);
     if (spec.htid && (spec.htid >>> 20) < 0x800) {
@@ -491,7 +505,7 @@ function parseSelector(a: string[], i: number, keys: U32KeySpec[], extra: Select
   if (what === 'mark') {
     extra.markVal = getU32(need(i + 1), 0) ?? fail('Illegal "mark" value');
     extra.markMask = getU32(need(i + 2), 0) ?? fail('Illegal "mark" mask');
-    extra.markVal = (extra.markVal & extra.markMask) >>> 0;
+    if (((extra.markVal & extra.markMask) >>> 0) !== extra.markVal) fail('Illegal "mark" value, not masked');
     extra.hasMark = true;
     return i + 3;
   }

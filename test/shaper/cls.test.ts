@@ -3,6 +3,7 @@ import { FwInstance, fwHash, FW_NO_MATCH } from '../../src/shaper/cls-fw.js';
 import { PacketBatch } from '../../src/trace/batch.js';
 import { parseTcScript } from '../../src/shaper/tc-parse.js';
 import { Shaper } from '../../src/shaper/shaper.js';
+import { formatClasses } from '../../src/shaper/format.js';
 
 describe('cls_fw (cls_fw.c)', () => {
   it('fw_hash folds the four bytes (kernel-reference §5.1 vectors)', () => {
@@ -120,7 +121,8 @@ describe('cls_u32 (cls_u32.c) behind htb_classify', () => {
     ipv4(b, 4, '1.2.3.4', '192.168.1.5', 17, 1, 2);
     s.walkMax = 0;
     expect(cls(4)).toBe('1:20');
-    // prio 1: two knodes; prio 5: the linking knode, then one knode in bucket 5.
+    // Table 800: (the root of the first u32 instance, prio 1) holds both prio-1 knodes and the
+    // linking knode added with `ht 800::`; then one knode in bucket 5 of table 2:.
     expect(s.walkMax).toBe(4);
     ipv4(b, 5, '1.2.3.4', '192.168.2.7', 17, 1, 2);
     expect(cls(5)).toBe('1:30');
@@ -147,5 +149,59 @@ describe('u32 sample (tc/f_u32.c)', () => {
     ipv4(b, 0, '1.2.3.4', '192.168.2.9', 17, 1, 2);
     sh.classifyPacket(b, 0);
     expect(b.classId[0]).toBe(0x10090); // the filter sits in a bucket no packet to .2.9 reaches
+  });
+});
+
+describe('htb_classify through an inner class’s own filters', () => {
+  it('a qdisc filter naming an inner class continues with that class’s chain', () => {
+    const script = `tc qdisc add dev eth0 root handle 1: htb default 99
+tc class add dev eth0 parent 1: classid 1:1 htb rate 100mbit
+tc class add dev eth0 parent 1:1 classid 1:2 htb rate 50mbit
+tc class add dev eth0 parent 1:2 classid 1:21 htb rate 10mbit
+tc class add dev eth0 parent 1:2 classid 1:22 htb rate 10mbit
+tc class add dev eth0 parent 1:1 classid 1:99 htb rate 1mbit
+tc qdisc add dev eth0 parent 1:21 handle 21: pfifo limit 10
+tc filter add dev eth0 parent 1: protocol ip prio 1 u32 match ip dst 10.0.0.0/8 classid 1:2
+tc filter add dev eth0 parent 1:2 protocol ip prio 1 handle 1 fw classid 1:21
+tc filter add dev eth0 parent 1:2 protocol ip prio 2 handle 2 fw classid 1:22
+`;
+    const s = new Shaper(parseTcScript(script, 'inner.tc'), { linkRate: 125_000_000 });
+    const b = new PacketBatch(4, 64);
+    ipv4(b, 0, '1.1.1.1', '10.0.0.1', 17, 1, 2, 2);
+    ipv4(b, 1, '1.1.1.1', '10.0.0.1', 17, 1, 2, 3); // no filter of 1:2 matches → default
+    ipv4(b, 2, '1.1.1.1', '11.0.0.1', 17, 1, 2, 1); // the qdisc's u32 does not match → default
+    for (let i = 0; i < 3; i++) s.classifyPacket(b, i);
+    expect([...b.classId.subarray(0, 3)]).toEqual([0x10022, 0x10099, 0x10099]);
+    // Packet 0: u32 knode (1), fw prio 1 miss in an empty bucket (0), fw prio 2 hit (1).
+    expect(s.walkMax).toBe(2);
+    expect(s.htb.limitPackets[s.htb.find(0x10021)]).toBe(10);
+    expect(s.htb.leafHandle[s.htb.find(0x10021)]).toBe(0x210000);
+    const text = formatClasses(s.htb);
+    expect(text).toContain('class htb 1:2 parent 1:1 rate 50Mbit ceil 50Mbit burst 1600b cburst 1600b\n');
+    expect(text).toContain('class htb 1:21 parent 1:2 leaf 21: prio 0 rate 10Mbit ceil 10Mbit burst 1600b cburst 1600b\n');
+  });
+});
+
+describe('u32 offset/eat (cls_u32.c next-header walk)', () => {
+  const script = `tc qdisc add dev eth0 root handle 1: htb default 90
+tc class add dev eth0 parent 1: classid 1:1 htb rate 100mbit
+tc class add dev eth0 parent 1:1 classid 1:10 htb rate 10mbit
+tc class add dev eth0 parent 1:1 classid 1:90 htb rate 10mbit
+tc filter add dev eth0 parent 1: prio 5 handle 3: protocol ip u32 divisor 1
+tc filter add dev eth0 parent 1: protocol ip prio 5 u32 ht 3: match tcp dst 443 0xffff flowid 1:10
+tc filter add dev eth0 parent 1: protocol ip prio 5 u32 ht 800:: match ip protocol 6 0xff offset at 0 mask 0x0f00 shift 6 eat link 3:
+`;
+  it('moves to the TCP header by the IHL (options included) and matches the port there', () => {
+    const s = new Shaper(parseTcScript(script, 'eat.tc'), { linkRate: 125_000_000 });
+    const b = new PacketBatch(4, 64);
+    ipv4(b, 0, '1.1.1.1', '2.2.2.2', 6, 5555, 443);
+    // Same packet with 8 bytes of IP options (IHL 7): the ports move to offset 28.
+    ipv4(b, 1, '1.1.1.1', '2.2.2.2', 6, 0, 0);
+    const h = b.head.subarray(64, 128);
+    h[0] = 0x47;
+    h[28] = 5555 >> 8; h[29] = 5555 & 0xff; h[30] = 443 >> 8; h[31] = 443 & 0xff;
+    ipv4(b, 2, '1.1.1.1', '2.2.2.2', 6, 5555, 80);
+    for (let i = 0; i < 3; i++) s.classifyPacket(b, i);
+    expect([...b.classId.subarray(0, 3)]).toEqual([0x10010, 0x10010, 0x10090]);
   });
 });

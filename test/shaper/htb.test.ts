@@ -156,4 +156,20 @@ describe('HTB (sch_htb.c) on a saturating generated trace', () => {
     expect(s.htb.level[s.htb.find(0x10001)]).toBe(7);
     expect(s.htb.level[i]).toBe(0);
   });
+
+  it('clamps a derived quantum to [1000, 200000] but keeps an explicit one (htb_change_class)', () => {
+    const script = `tc qdisc add dev eth0 root handle 1: htb r2q 10
+tc class add dev eth0 parent 1: classid 1:1 htb rate 100mbit
+tc class add dev eth0 parent 1:1 classid 1:2 htb rate 100mbit
+tc class add dev eth0 parent 1:1 classid 1:3 htb rate 64kbit
+tc class add dev eth0 parent 1:1 classid 1:4 htb rate 64kbit quantum 300
+tc class add dev eth0 parent 1:1 classid 1:5 htb rate 1mbit prio 9
+`;
+    const h = new Shaper(parseTcScript(script, 'q.tc'), { linkRate: 125_000_000 }).htb;
+    // 12,500,000 / 10 = 1,250,000 → 200000; 8000 / 10 = 800 → 1000; explicit 300 stays.
+    expect(h.quantum[h.find(0x10002)]).toBe(200000);
+    expect(h.quantum[h.find(0x10003)]).toBe(1000);
+    expect(h.quantum[h.find(0x10004)]).toBe(300);
+    expect(h.prio[h.find(0x10005)]).toBe(7); // prio above 7 is clamped
+  });
 });
