@@ -257,7 +257,7 @@ function parseNatRange(text: string | undefined, what: string, state: ParserStat
   }
   const first = addrPart.split('-')[0] ?? '';
   if (first !== '') {
-    const words = new Uint32Array(4);
+    const words = [0, 0, 0, 0];
     const f = familyOf(state, first);
     if (f === 4) {
       const v = parseIpv4(first);
@@ -269,6 +269,13 @@ function parseNatRange(text: string | undefined, what: string, state: ParserStat
     info.natAddr = words;
   }
   if (portPart !== '') info.natPort = parsePort(portPart.split('-')[0] ?? '', what);
+}
+
+/** Token cursor of the rule being parsed (module state: no closures per rule). */
+let T: string[] = [];
+let K = 0;
+function next(): string | undefined {
+  return T[++K];
 }
 
 /**
@@ -291,13 +298,9 @@ function parseRuleSpec(tok: string[], table: TableName, state: ParserState, rule
   let module = '';
   let inv = false;
   const base = ruleId * 4;
-  const push = (m: Match): void => {
-    (matches ??= []).push(m);
-  };
-  let k = 0;
-  const next = (): string | undefined => tok[++k];
-  for (; k < tok.length; k++) {
-    const t = tok[k]!;
+  T = tok;
+  for (K = 0; K < tok.length; K++) {
+    const t = tok[K]!;
     if (t === '!') {
       inv = true;
       continue;
@@ -359,8 +362,7 @@ function parseRuleSpec(tok: string[], table: TableName, state: ParserState, rule
           continue;
         }
         module = '';
-        const rest = tok.slice(k + 1);
-        const parsed = parseTarget(name, rest, table, state);
+        const parsed = parseTarget(name, tok, K + 1, table, state);
         if (parsed === null) {
           if (!state.lenient) throw new RuleError(`unknown target "${name}"`);
           never ||= `unknown target "${name}"`;
@@ -370,7 +372,7 @@ function parseRuleSpec(tok: string[], table: TableName, state: ParserState, rule
           jumpName = parsed.jumpName;
           info = parsed.info;
         }
-        k = tok.length;
+        K = tok.length;
         continue;
       }
       default:
@@ -385,14 +387,14 @@ function parseRuleSpec(tok: string[], table: TableName, state: ParserState, rule
       // Lenient: skip the unknown module's options (they are kept in the rule text).
       continue;
     }
-    const m = parseMatchOption(mod, t, next, wasInv, state, () => k);
-    if (m !== null) push(m);
+    const m = parseMatchOption(mod, t, wasInv, state);
+    if (m !== null) (matches ??= []).push(m);
   }
   if (inv) throw new RuleError('"!" at the end of the rule');
   return { flags: flags | (never ? RuleFlag.NEVER : 0), proto, inIface, outIface, matches, target, jumpName, info, never };
 }
 
-function parseMatchOption(mod: string, opt: string, next: () => string | undefined, inv: boolean, state: ParserState, _pos: () => number): Match | null {
+function parseMatchOption(mod: string, opt: string, inv: boolean, state: ParserState): Match | null {
   switch (mod) {
     case 'tcp': case 'udp':
       switch (opt) {
@@ -497,7 +499,7 @@ function parseMatchOption(mod: string, opt: string, next: () => string | undefin
       return { kind: MatchKind.SET, set, dirs: list.map((d) => d === 'dst'), inv };
     }
     case 'limit':
-      return parseLimit(opt, next);
+      return parseLimit(opt);
     case 'icmp': case 'icmp6': {
       if (opt !== '--icmp-type' && opt !== '--icmpv6-type') break;
       const spec = next();
@@ -551,7 +553,7 @@ function user2credits(user: number): number {
 
 let pendingLimit: { avg: number; burst: number } | null = null;
 
-function parseLimit(opt: string, next: () => string | undefined): Match | null {
+function parseLimit(opt: string): Match | null {
   // --limit and --limit-burst arrive as separate options; the match object is built by the
   // caller's flush (see finishLimit) so that both are known.
   pendingLimit ??= { avg: XT_LIMIT_SCALE * 3600 / 3, burst: 5 }; // libxt_limit defaults: 3/hour, burst 5
@@ -588,20 +590,30 @@ function compareWords(a: Uint32Array, ai: number, b: Uint32Array, bi: number): n
   return 0;
 }
 
-const TERMINAL_TARGETS: Record<string, TargetValue> = { ACCEPT: Target.ACCEPT, DROP: Target.DROP, RETURN: Target.RETURN };
 
-function parseTarget(name: string, rest: string[], table: TableName, state: ParserState): { target: TargetValue; jumpName: string; info: TargetInfo | null } | null {
-  const plain = TERMINAL_TARGETS[name];
-  const needTable = (...tables: TableName[]): void => {
-    if (!tables.includes(table)) throw new RuleError(`target ${name} is only valid in the ${tables.join('/')} table`);
-  };
+function needTable(name: string, table: TableName, want: TableName): void {
+  if (table !== want) throw new RuleError(`target ${name} is only valid in the ${want} table`);
+}
+
+interface ParsedTarget {
+  target: TargetValue;
+  jumpName: string;
+  info: TargetInfo | null;
+}
+const PLAIN: Record<string, ParsedTarget> = {
+  ACCEPT: { target: Target.ACCEPT, jumpName: '', info: null },
+  DROP: { target: Target.DROP, jumpName: '', info: null },
+  RETURN: { target: Target.RETURN, jumpName: '', info: null },
+};
+
+function parseTarget(name: string, tok: string[], start: number, table: TableName, state: ParserState): ParsedTarget | null {
+  const plain = PLAIN[name];
+  if (plain !== undefined && start >= tok.length) return plain;
+  const rest = tok.slice(start);
   const noOptions = (): void => {
     if (rest.length > 0) throw new RuleError(`target ${name} takes no options, got "${rest.join(' ')}"`);
   };
-  if (plain !== undefined) {
-    noOptions();
-    return { target: plain, jumpName: '', info: null };
-  }
+  if (plain !== undefined) noOptions();
   const info = newInfo();
   let k = 0;
   const arg = (): string | undefined => rest[++k];
@@ -653,7 +665,7 @@ function parseTarget(name: string, rest: string[], table: TableName, state: Pars
       return { target: Target.CLASSIFY, jumpName: '', info };
     }
     case 'SNAT': case 'DNAT': case 'MASQUERADE': case 'REDIRECT': {
-      needTable('nat');
+      needTable(name, table, 'nat');
       for (; k < rest.length; k++) {
         const o = rest[k]!;
         if ((o === '--to-source' && name === 'SNAT') || (o === '--to-destination' && name === 'DNAT')) parseNatRange(arg(), o, state, info);
@@ -666,11 +678,11 @@ function parseTarget(name: string, rest: string[], table: TableName, state: Pars
       return { target, jumpName: '', info };
     }
     case 'NOTRACK':
-      needTable('raw');
+      needTable(name, table, 'raw');
       noOptions();
       return { target: Target.NOTRACK, jumpName: '', info: null };
     case 'CT':
-      needTable('raw');
+      needTable(name, table, 'raw');
       if (rest.length !== 1 || rest[0] !== '--notrack') throw new RuleError(`CT: only --notrack is modelled, got "${rest.join(' ')}"`);
       return { target: Target.NOTRACK, jumpName: '', info: null };
     default:
