@@ -830,11 +830,17 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
       throw e;
     }
     if (parsed.never) warnings.push(`${file}:${lineNo}: ${parsed.never} in "-A ${chainName} ${spec}"; the rule never matches (--lenient)`);
-    if (parsed.target === Target.JUMP || parsed.target === Target.GOTO) jumps.push({ ruleId: id, name: parsed.jumpName, line: lineNo, table: table.name });
+    let jump = -1;
+    if (parsed.target === Target.JUMP || parsed.target === Target.GOTO) {
+      // iptables-save declares every chain before the rules; later declarations resolve below.
+      jump = byName.get(parsed.jumpName) ?? -1;
+      if (jump >= 0 && chains[jump]!.builtin) fail(`cannot jump to built-in chain ${parsed.jumpName}`);
+      if (jump < 0) jumps.push({ ruleId: id, name: parsed.jumpName, line: lineNo, table: table.name });
+    }
     rules.push({
       id, chain: chainId, line: lineNo, text: spec, flags: parsed.flags, proto: parsed.proto,
       inIface: parsed.inIface, outIface: parsed.outIface, matches: parsed.matches,
-      target: parsed.target, jump: -1, info: parsed.info,
+      target: parsed.target, jump, info: parsed.info,
     });
     chainRules[chainId]!.push(id);
     rulePk.set(id, pk);
@@ -842,9 +848,9 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
   }
   if (table) fail(`table "${table.name}" (line ${tableLine}) has no COMMIT`, lineNo);
 
-  // Resolve jumps now that every chain is known.
+  // Resolve jumps to chains declared after the rule, now that every chain is known.
   const chainIndex = new Map<string, number>();
-  for (const ch of chains) chainIndex.set(`${ch.table}\u0000${ch.name}`, ch.id);
+  if (jumps.length > 0) for (const ch of chains) chainIndex.set(`${ch.table}\u0000${ch.name}`, ch.id);
   for (const j of jumps) {
     const target = chainIndex.get(`${j.table}\u0000${j.name}`);
     const rule = rules[j.ruleId]!;
