@@ -282,10 +282,14 @@ function next(): string | undefined {
  * Parses the rule spec tokens (everything after `-A CHAIN`). Returns the parts the Rule needs;
  * jump targets are returned by name and resolved once all chains are known.
  */
-function parseRuleSpec(tok: string[], table: TableName, state: ParserState, ruleId: number, addrs: AddrArrays): {
+interface ParsedSpec {
   flags: number; proto: number; inIface: string; outIface: string; matches: Match[] | null;
   target: TargetValue; jumpName: string; info: TargetInfo | null; never: string;
-} {
+}
+/** Reused for every rule: the parser's result slots (one object, not one per rule). */
+const SPEC: ParsedSpec = { flags: 0, proto: 0, inIface: '', outIface: '', matches: null, target: Target.NONE, jumpName: '', info: null, never: '' };
+
+function parseRuleSpec(tok: string[], table: TableName, state: ParserState, ruleId: number, addrs: AddrArrays): ParsedSpec {
   let flags = 0;
   let proto = 0;
   let inIface = '';
@@ -391,7 +395,17 @@ function parseRuleSpec(tok: string[], table: TableName, state: ParserState, rule
     if (m !== null) (matches ??= []).push(m);
   }
   if (inv) throw new RuleError('"!" at the end of the rule');
-  return { flags: flags | (never ? RuleFlag.NEVER : 0), proto, inIface, outIface, matches, target, jumpName, info, never };
+  const out = SPEC;
+  out.flags = flags | (never ? RuleFlag.NEVER : 0);
+  out.proto = proto;
+  out.inIface = inIface;
+  out.outIface = outIface;
+  out.matches = matches;
+  out.target = target;
+  out.jumpName = jumpName;
+  out.info = info;
+  out.never = never;
+  return out;
 }
 
 function parseMatchOption(mod: string, opt: string, inv: boolean, state: ParserState): Match | null {
@@ -725,6 +739,8 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
   let tableLine = 0;
   /** Chains of the current table by name. */
   let byName = new Map<string, number>();
+  let lastChainName = '';
+  let lastChainId = -1;
   let lineNo = 0;
   let pos = 0;
   const fail: (message: string, line?: number) => never = (message, line = lineNo) => {
@@ -749,6 +765,7 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
       if (!TABLES.includes(name)) fail(`table "${name}" is not modelled (known: ${TABLES.join(', ')})`);
       if (tables.some((t) => t.name === name)) fail(`table "${name}" appears twice`);
       table = { name, chains: [], hooks: { PREROUTING: -1, INPUT: -1, FORWARD: -1, OUTPUT: -1, POSTROUTING: -1 } };
+      lastChainId = -1;
       tableLine = lineNo;
       byName = new Map();
       continue;
@@ -813,8 +830,17 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
     }
     if (!body.startsWith('-A ')) fail(`unknown command "${body.slice(0, 40)}" (expected -A, :CHAIN, COMMIT or *table)`);
     const sp = body.indexOf(' ', 3);
-    const chainName = sp < 0 ? body.slice(3) : body.slice(3, sp);
-    const chainId = byName.get(chainName);
+    // Consecutive rules nearly always share a chain: compare in place before slicing a name.
+    let chainName = lastChainName;
+    let chainId: number | undefined = lastChainId;
+    if (lastChainId < 0 || sp - 3 !== lastChainName.length || !body.startsWith(lastChainName, 3)) {
+      chainName = sp < 0 ? body.slice(3) : body.slice(3, sp);
+      chainId = byName.get(chainName);
+      if (chainId !== undefined) {
+        lastChainName = chainName;
+        lastChainId = chainId;
+      }
+    }
     if (chainId === undefined) fail(`chain ${chainName} does not exist in table ${table.name} (declare it with ":${chainName} - [0:0]")`);
     const spec = sp < 0 ? '' : body.slice(sp + 1);
     const id = rules.length;
