@@ -13,6 +13,7 @@ import { EvalHistogram, PATHS, RuleEngine, type EngineOptions, type PathName } f
 import { makeVariant, WHAT_IFS, WhatIfComparison, type WhatIfName } from '../rules/whatif.js';
 import { PacketBatch } from '../trace/batch.js';
 import { openTrace } from '../trace/reader.js';
+import type { TraceReader } from '../trace/source.js';
 import { parsePositive } from './options.js';
 
 function readText(path: string): string {
@@ -138,13 +139,16 @@ export interface ReplayOptions extends Omit<EngineOptions, 'conntrack'> {
   conntrack?: { stage: PipelineStage; view: ConntrackView };
 }
 
-/** Replays a trace through the rulesets (one per family); returns the engines and timing. */
-export async function replayTrace(tracePath: string, rulesets: Ruleset[], o: ReplayOptions): Promise<{ engines: RuleEngine[]; ns: number[]; comparisons: ({ cmp: WhatIfComparison; changes: string[] } | null)[] }> {
+/**
+ * Replays a trace through the rulesets (one per family); returns the engines and timing.
+ * `open` opens the trace afresh (called twice with --what-if: measure, then compare).
+ */
+export async function replayTrace(open: () => Promise<TraceReader>, rulesets: Ruleset[], o: ReplayOptions): Promise<{ engines: RuleEngine[]; ns: number[]; comparisons: ({ cmp: WhatIfComparison; changes: string[] } | null)[] }> {
   const engines = rulesets.map((rs) => new RuleEngine(rs, { ...o, conntrack: o.conntrack?.view ?? null }));
   const ns = rulesets.map(() => 0);
   const batch = new PacketBatch();
   let origin = -1;
-  const reader = await openTrace(tracePath);
+  const reader = await open();
   try {
     while (true) {
       const n = await reader.read(batch);
@@ -174,7 +178,7 @@ export async function replayTrace(tracePath: string, rulesets: Ruleset[], o: Rep
     for (let k = 0; k < rulesets.length; k++) {
       const variant = makeVariant(o.whatIf, rulesets[k]!, engines[k]!.rulePackets);
       const cmp = new WhatIfComparison(rulesets[k]!, variant.ruleset, o);
-      const r2 = await openTrace(tracePath);
+      const r2 = await open();
       try {
         let originW = -1;
         while (true) {
@@ -233,7 +237,7 @@ async function rulesCommand(f: RulesFlags): Promise<void> {
     return;
   }
   const localAddrs = addressWords(f.local ?? []);
-  const { engines, ns, comparisons } = await replayTrace(f.trace, rulesets, { path: f.path, inIface: f.in ?? '', outIface: f.out ?? '', localAddrs, whatIf: f.whatIf });
+  const { engines, ns, comparisons } = await replayTrace(() => openTrace(f.trace!), rulesets, { path: f.path, inIface: f.in ?? '', outIface: f.out ?? '', localAddrs, whatIf: f.whatIf });
   const reports = engines.map((e, k) => {
     const r = buildReport(e, ns[k]!, f.path);
     const c = comparisons[k];

@@ -257,7 +257,7 @@ function parseNatRange(text: string | undefined, what: string, state: ParserStat
   }
   const first = addrPart.split('-')[0] ?? '';
   if (first !== '') {
-    const words = new Uint32Array(4);
+    const words = [0, 0, 0, 0];
     const f = familyOf(state, first);
     if (f === 4) {
       const v = parseIpv4(first);
@@ -271,14 +271,25 @@ function parseNatRange(text: string | undefined, what: string, state: ParserStat
   if (portPart !== '') info.natPort = parsePort(portPart.split('-')[0] ?? '', what);
 }
 
+/** Token cursor of the rule being parsed (module state: no closures per rule). */
+let T: string[] = [];
+let K = 0;
+function next(): string | undefined {
+  return T[++K];
+}
+
 /**
  * Parses the rule spec tokens (everything after `-A CHAIN`). Returns the parts the Rule needs;
  * jump targets are returned by name and resolved once all chains are known.
  */
-function parseRuleSpec(tok: string[], table: TableName, state: ParserState, ruleId: number, addrs: AddrArrays): {
+interface ParsedSpec {
   flags: number; proto: number; inIface: string; outIface: string; matches: Match[] | null;
   target: TargetValue; jumpName: string; info: TargetInfo | null; never: string;
-} {
+}
+/** Reused for every rule: the parser's result slots (one object, not one per rule). */
+const SPEC: ParsedSpec = { flags: 0, proto: 0, inIface: '', outIface: '', matches: null, target: Target.NONE, jumpName: '', info: null, never: '' };
+
+function parseRuleSpec(tok: string[], table: TableName, state: ParserState, ruleId: number, addrs: AddrArrays): ParsedSpec {
   let flags = 0;
   let proto = 0;
   let inIface = '';
@@ -291,13 +302,9 @@ function parseRuleSpec(tok: string[], table: TableName, state: ParserState, rule
   let module = '';
   let inv = false;
   const base = ruleId * 4;
-  const push = (m: Match): void => {
-    (matches ??= []).push(m);
-  };
-  let k = 0;
-  const next = (): string | undefined => tok[++k];
-  for (; k < tok.length; k++) {
-    const t = tok[k]!;
+  T = tok;
+  for (K = 0; K < tok.length; K++) {
+    const t = tok[K]!;
     if (t === '!') {
       inv = true;
       continue;
@@ -359,8 +366,7 @@ function parseRuleSpec(tok: string[], table: TableName, state: ParserState, rule
           continue;
         }
         module = '';
-        const rest = tok.slice(k + 1);
-        const parsed = parseTarget(name, rest, table, state);
+        const parsed = parseTarget(name, tok, K + 1, table, state);
         if (parsed === null) {
           if (!state.lenient) throw new RuleError(`unknown target "${name}"`);
           never ||= `unknown target "${name}"`;
@@ -370,7 +376,7 @@ function parseRuleSpec(tok: string[], table: TableName, state: ParserState, rule
           jumpName = parsed.jumpName;
           info = parsed.info;
         }
-        k = tok.length;
+        K = tok.length;
         continue;
       }
       default:
@@ -385,14 +391,24 @@ function parseRuleSpec(tok: string[], table: TableName, state: ParserState, rule
       // Lenient: skip the unknown module's options (they are kept in the rule text).
       continue;
     }
-    const m = parseMatchOption(mod, t, next, wasInv, state, () => k);
-    if (m !== null) push(m);
+    const m = parseMatchOption(mod, t, wasInv, state);
+    if (m !== null) (matches ??= []).push(m);
   }
   if (inv) throw new RuleError('"!" at the end of the rule');
-  return { flags: flags | (never ? RuleFlag.NEVER : 0), proto, inIface, outIface, matches, target, jumpName, info, never };
+  const out = SPEC;
+  out.flags = flags | (never ? RuleFlag.NEVER : 0);
+  out.proto = proto;
+  out.inIface = inIface;
+  out.outIface = outIface;
+  out.matches = matches;
+  out.target = target;
+  out.jumpName = jumpName;
+  out.info = info;
+  out.never = never;
+  return out;
 }
 
-function parseMatchOption(mod: string, opt: string, next: () => string | undefined, inv: boolean, state: ParserState, _pos: () => number): Match | null {
+function parseMatchOption(mod: string, opt: string, inv: boolean, state: ParserState): Match | null {
   switch (mod) {
     case 'tcp': case 'udp':
       switch (opt) {
@@ -497,7 +513,7 @@ function parseMatchOption(mod: string, opt: string, next: () => string | undefin
       return { kind: MatchKind.SET, set, dirs: list.map((d) => d === 'dst'), inv };
     }
     case 'limit':
-      return parseLimit(opt, next);
+      return parseLimit(opt);
     case 'icmp': case 'icmp6': {
       if (opt !== '--icmp-type' && opt !== '--icmpv6-type') break;
       const spec = next();
@@ -551,7 +567,7 @@ function user2credits(user: number): number {
 
 let pendingLimit: { avg: number; burst: number } | null = null;
 
-function parseLimit(opt: string, next: () => string | undefined): Match | null {
+function parseLimit(opt: string): Match | null {
   // --limit and --limit-burst arrive as separate options; the match object is built by the
   // caller's flush (see finishLimit) so that both are known.
   pendingLimit ??= { avg: XT_LIMIT_SCALE * 3600 / 3, burst: 5 }; // libxt_limit defaults: 3/hour, burst 5
@@ -588,20 +604,30 @@ function compareWords(a: Uint32Array, ai: number, b: Uint32Array, bi: number): n
   return 0;
 }
 
-const TERMINAL_TARGETS: Record<string, TargetValue> = { ACCEPT: Target.ACCEPT, DROP: Target.DROP, RETURN: Target.RETURN };
 
-function parseTarget(name: string, rest: string[], table: TableName, state: ParserState): { target: TargetValue; jumpName: string; info: TargetInfo | null } | null {
-  const plain = TERMINAL_TARGETS[name];
-  const needTable = (...tables: TableName[]): void => {
-    if (!tables.includes(table)) throw new RuleError(`target ${name} is only valid in the ${tables.join('/')} table`);
-  };
+function needTable(name: string, table: TableName, want: TableName): void {
+  if (table !== want) throw new RuleError(`target ${name} is only valid in the ${want} table`);
+}
+
+interface ParsedTarget {
+  target: TargetValue;
+  jumpName: string;
+  info: TargetInfo | null;
+}
+const PLAIN: Record<string, ParsedTarget> = {
+  ACCEPT: { target: Target.ACCEPT, jumpName: '', info: null },
+  DROP: { target: Target.DROP, jumpName: '', info: null },
+  RETURN: { target: Target.RETURN, jumpName: '', info: null },
+};
+
+function parseTarget(name: string, tok: string[], start: number, table: TableName, state: ParserState): ParsedTarget | null {
+  const plain = PLAIN[name];
+  if (plain !== undefined && start >= tok.length) return plain;
+  const rest = tok.slice(start);
   const noOptions = (): void => {
     if (rest.length > 0) throw new RuleError(`target ${name} takes no options, got "${rest.join(' ')}"`);
   };
-  if (plain !== undefined) {
-    noOptions();
-    return { target: plain, jumpName: '', info: null };
-  }
+  if (plain !== undefined) noOptions();
   const info = newInfo();
   let k = 0;
   const arg = (): string | undefined => rest[++k];
@@ -653,7 +679,7 @@ function parseTarget(name: string, rest: string[], table: TableName, state: Pars
       return { target: Target.CLASSIFY, jumpName: '', info };
     }
     case 'SNAT': case 'DNAT': case 'MASQUERADE': case 'REDIRECT': {
-      needTable('nat');
+      needTable(name, table, 'nat');
       for (; k < rest.length; k++) {
         const o = rest[k]!;
         if ((o === '--to-source' && name === 'SNAT') || (o === '--to-destination' && name === 'DNAT')) parseNatRange(arg(), o, state, info);
@@ -666,11 +692,11 @@ function parseTarget(name: string, rest: string[], table: TableName, state: Pars
       return { target, jumpName: '', info };
     }
     case 'NOTRACK':
-      needTable('raw');
+      needTable(name, table, 'raw');
       noOptions();
       return { target: Target.NOTRACK, jumpName: '', info: null };
     case 'CT':
-      needTable('raw');
+      needTable(name, table, 'raw');
       if (rest.length !== 1 || rest[0] !== '--notrack') throw new RuleError(`CT: only --notrack is modelled, got "${rest.join(' ')}"`);
       return { target: Target.NOTRACK, jumpName: '', info: null };
     default:
@@ -713,6 +739,8 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
   let tableLine = 0;
   /** Chains of the current table by name. */
   let byName = new Map<string, number>();
+  let lastChainName = '';
+  let lastChainId = -1;
   let lineNo = 0;
   let pos = 0;
   const fail: (message: string, line?: number) => never = (message, line = lineNo) => {
@@ -737,6 +765,7 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
       if (!TABLES.includes(name)) fail(`table "${name}" is not modelled (known: ${TABLES.join(', ')})`);
       if (tables.some((t) => t.name === name)) fail(`table "${name}" appears twice`);
       table = { name, chains: [], hooks: { PREROUTING: -1, INPUT: -1, FORWARD: -1, OUTPUT: -1, POSTROUTING: -1 } };
+      lastChainId = -1;
       tableLine = lineNo;
       byName = new Map();
       continue;
@@ -801,8 +830,17 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
     }
     if (!body.startsWith('-A ')) fail(`unknown command "${body.slice(0, 40)}" (expected -A, :CHAIN, COMMIT or *table)`);
     const sp = body.indexOf(' ', 3);
-    const chainName = sp < 0 ? body.slice(3) : body.slice(3, sp);
-    const chainId = byName.get(chainName);
+    // Consecutive rules nearly always share a chain: compare in place before slicing a name.
+    let chainName = lastChainName;
+    let chainId: number | undefined = lastChainId;
+    if (lastChainId < 0 || sp - 3 !== lastChainName.length || !body.startsWith(lastChainName, 3)) {
+      chainName = sp < 0 ? body.slice(3) : body.slice(3, sp);
+      chainId = byName.get(chainName);
+      if (chainId !== undefined) {
+        lastChainName = chainName;
+        lastChainId = chainId;
+      }
+    }
     if (chainId === undefined) fail(`chain ${chainName} does not exist in table ${table.name} (declare it with ":${chainName} - [0:0]")`);
     const spec = sp < 0 ? '' : body.slice(sp + 1);
     const id = rules.length;
@@ -818,11 +856,17 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
       throw e;
     }
     if (parsed.never) warnings.push(`${file}:${lineNo}: ${parsed.never} in "-A ${chainName} ${spec}"; the rule never matches (--lenient)`);
-    if (parsed.target === Target.JUMP || parsed.target === Target.GOTO) jumps.push({ ruleId: id, name: parsed.jumpName, line: lineNo, table: table.name });
+    let jump = -1;
+    if (parsed.target === Target.JUMP || parsed.target === Target.GOTO) {
+      // iptables-save declares every chain before the rules; later declarations resolve below.
+      jump = byName.get(parsed.jumpName) ?? -1;
+      if (jump >= 0 && chains[jump]!.builtin) fail(`cannot jump to built-in chain ${parsed.jumpName}`);
+      if (jump < 0) jumps.push({ ruleId: id, name: parsed.jumpName, line: lineNo, table: table.name });
+    }
     rules.push({
       id, chain: chainId, line: lineNo, text: spec, flags: parsed.flags, proto: parsed.proto,
       inIface: parsed.inIface, outIface: parsed.outIface, matches: parsed.matches,
-      target: parsed.target, jump: -1, info: parsed.info,
+      target: parsed.target, jump, info: parsed.info,
     });
     chainRules[chainId]!.push(id);
     rulePk.set(id, pk);
@@ -830,9 +874,9 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
   }
   if (table) fail(`table "${table.name}" (line ${tableLine}) has no COMMIT`, lineNo);
 
-  // Resolve jumps now that every chain is known.
+  // Resolve jumps to chains declared after the rule, now that every chain is known.
   const chainIndex = new Map<string, number>();
-  for (const ch of chains) chainIndex.set(`${ch.table}\u0000${ch.name}`, ch.id);
+  if (jumps.length > 0) for (const ch of chains) chainIndex.set(`${ch.table}\u0000${ch.name}`, ch.id);
   for (const j of jumps) {
     const target = chainIndex.get(`${j.table}\u0000${j.name}`);
     const rule = rules[j.ruleId]!;

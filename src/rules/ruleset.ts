@@ -200,7 +200,7 @@ export interface TargetInfo {
   /** CLASSIFY: major<<16 | minor. */
   priority: number;
   /** NAT: first address of the range (4 words) and first port (0 = keep). */
-  natAddr: Uint32Array | null;
+  natAddr: number[] | null;
   natPort: number;
 }
 

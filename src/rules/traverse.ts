@@ -382,12 +382,12 @@ export class RuleEngine {
     }
   }
 
-  private nat(target: number, info: { natAddr: Uint32Array | null; natPort: number }, b: PacketBatch, i: number): void {
+  private nat(target: number, info: { natAddr: number[] | null; natPort: number }, b: PacketBatch, i: number): void {
     const view = this.env.conntrack;
     const id = b.ctId[i]!;
     if (view === null || id === NO_CONNECTION) return;
     const isSource = target === Target.SNAT || target === Target.MASQUERADE;
-    const a = target === Target.MASQUERADE ? this.masqAddr : target === Target.REDIRECT ? this.redirectAddr : info.natAddr!;
+    const a: ArrayLike<number> = target === Target.MASQUERADE ? this.masqAddr : target === Target.REDIRECT ? this.redirectAddr : info.natAddr!;
     view.setNat(id, isSource, a[0]!, a[1]!, a[2]!, a[3]!, info.natPort);
   }
 }

@@ -201,3 +201,19 @@ describe('counters', () => {
     expect(engine.histogram.max).toBe(4);
   });
 });
+
+describe('EvalHistogram', () => {
+  it('exact below 1024, within 1/64 above; quantiles by rank', async () => {
+    const { EvalHistogram } = await import('../../src/rules/traverse.js');
+    const h = new EvalHistogram();
+    for (const v of [0, 5, 5, 1023, 1024, 1600, 100000]) h.add(v);
+    expect(h.quantile(0.5)).toBe(1023);
+    expect(h.quantile(3 / 7)).toBe(5);
+    expect(h.quantile(5 / 7)).toBe(1024);
+    const q = h.quantile(6 / 7);
+    expect(q).toBeLessThanOrEqual(1600);
+    expect(q).toBeGreaterThan(1600 * (1 - 1 / 64));
+    expect(h.max).toBe(100000);
+    expect(h.sum).toBe(0 + 5 + 5 + 1023 + 1024 + 1600 + 100000);
+  });
+});
