@@ -224,7 +224,6 @@ class FlowSlots {
   step = new Uint32Array(0);
   start = new Float64Array(0);
   duration = new Float64Array(0);
-  key = new Float64Array(0);
   proto = new Uint8Array(0);
   v6 = new Uint8Array(0);
   rstClose = new Uint8Array(0);
@@ -262,7 +261,7 @@ class FlowSlots {
       return b;
     };
     this.budget = g(this.budget); this.step = g(this.step); this.start = g(this.start);
-    this.duration = g(this.duration); this.key = g(this.key); this.proto = g(this.proto);
+    this.duration = g(this.duration); this.proto = g(this.proto);
     this.v6 = g(this.v6); this.rstClose = g(this.rstClose); this.client = g(this.client, 4);
     this.server = g(this.server, 4); this.clientPort = g(this.clientPort); this.serverPort = g(this.serverPort);
     this.clientSeq = g(this.clientSeq); this.serverSeq = g(this.serverSeq); this.clientIpId = g(this.clientIpId);
@@ -315,6 +314,8 @@ export class TraceGenerator {
   private readonly plan: FlowPlan | null;
   private readonly slots: FlowSlots;
   private heap: Int32Array;
+  /** heapKey[i] = next virtual packet time of the slot in heap[i] (kept beside it for locality). */
+  private heapKey: Float64Array;
   private heapSize = 0;
   private nextFlow = 0;
   private flowsStarted = 0;
@@ -358,6 +359,7 @@ export class TraceGenerator {
       this.plan = null;
       this.slots = new FlowSlots(1);
       this.heap = new Int32Array(1);
+      this.heapKey = new Float64Array(1);
       this.singleV6 = this.rng.nextFloat() < o.ipv6 ? 1 : 0;
       this.randomHost(this.singleV6 ? o.clientNet6 : o.clientNet, this.scanner);
       this.randomHost(o.serverNet, this.target);
@@ -372,6 +374,7 @@ export class TraceGenerator {
       const initial = Math.min(o.flows, Math.max(16, 2 * o.concurrent));
       this.slots = new FlowSlots(initial);
       this.heap = new Int32Array(initial);
+      this.heapKey = new Float64Array(initial);
     }
   }
 
@@ -562,7 +565,7 @@ export class TraceGenerator {
     while (this.nextFlow < this.options.flows) {
       const k = plan.order[this.nextFlow]!;
       const start = this.startOf(k, plan.budget[k]!);
-      if (this.heapSize > 0 && start > s.key[this.heap[0]!]!) break;
+      if (this.heapSize > 0 && start > this.heapKey[0]!) break;
       this.activate(k, start);
       this.nextFlow++;
     }
@@ -575,7 +578,7 @@ export class TraceGenerator {
       this.heapPopTop();
       s.release(slot);
     } else {
-      s.key[slot] = s.start[slot]! + (s.duration[slot]! * (step + 1)) / (budget - 1);
+      this.heapKey[0] = s.start[slot]! + (s.duration[slot]! * (step + 1)) / (budget - 1);
       this.siftDown(0);
     }
     return len;
@@ -594,7 +597,6 @@ export class TraceGenerator {
     s.step[slot] = 0;
     s.start[slot] = start;
     s.duration[slot] = this.durationOf(budget);
-    s.key[slot] = start;
     s.v6[slot] = v6;
     s.proto[slot] = proto === PROTO_ICMP && v6 ? PROTO_ICMPV6 : proto;
     s.rstClose[slot] = proto === PROTO_TCP && (budget < 6 || rng.nextFloat() < RST_CLOSE_SHARE) ? 1 : 0;
@@ -616,8 +618,12 @@ export class TraceGenerator {
       const h = new Int32Array(this.heap.length * 2);
       h.set(this.heap);
       this.heap = h;
+      const k = new Float64Array(this.heapKey.length * 2);
+      k.set(this.heapKey);
+      this.heapKey = k;
     }
     this.heap[this.heapSize] = slot;
+    this.heapKey[this.heapSize] = start;
     this.siftUp(this.heapSize++);
     if (this.heapSize > this.peakActive) this.peakActive = this.heapSize;
   }
@@ -895,45 +901,53 @@ export class TraceGenerator {
 
   // ---- heap of active slots keyed by their next virtual packet time ------------------------
 
-  private less(a: number, b: number): boolean {
-    const key = this.slots.key;
-    const ka = key[a]!;
-    const kb = key[b]!;
+  /** Entry (key ka, slot a) comes before (kb, b): earlier time, then lower slot (deterministic). */
+  private static before(ka: number, a: number, kb: number, b: number): boolean {
     return ka < kb || (ka === kb && a < b);
   }
 
   private siftUp(i: number): void {
     const h = this.heap;
+    const hk = this.heapKey;
     const x = h[i]!;
+    const kx = hk[i]!;
     while (i > 0) {
       const parent = (i - 1) >> 1;
       const p = h[parent]!;
-      if (!this.less(x, p)) break;
+      const kp = hk[parent]!;
+      if (!TraceGenerator.before(kx, x, kp, p)) break;
       h[i] = p;
+      hk[i] = kp;
       i = parent;
     }
     h[i] = x;
+    hk[i] = kx;
   }
 
   private siftDown(i: number): void {
     const h = this.heap;
+    const hk = this.heapKey;
     const n = this.heapSize;
     const x = h[i]!;
+    const kx = hk[i]!;
     for (;;) {
       let c = 2 * i + 1;
       if (c >= n) break;
-      if (c + 1 < n && this.less(h[c + 1]!, h[c]!)) c++;
-      if (!this.less(h[c]!, x)) break;
+      if (c + 1 < n && TraceGenerator.before(hk[c + 1]!, h[c + 1]!, hk[c]!, h[c]!)) c++;
+      if (!TraceGenerator.before(hk[c]!, h[c]!, kx, x)) break;
       h[i] = h[c]!;
+      hk[i] = hk[c]!;
       i = c;
     }
     h[i] = x;
+    hk[i] = kx;
   }
 
   private heapPopTop(): void {
     this.heapSize--;
     if (this.heapSize > 0) {
       this.heap[0] = this.heap[this.heapSize]!;
+      this.heapKey[0] = this.heapKey[this.heapSize]!;
       this.siftDown(0);
     }
   }
