@@ -16,7 +16,9 @@ for (const batch of [64, 256, 1024, 4096, 16384]) {
   const pps: number[] = [];
   const dispatch: number[] = [];
   for (let s = 0; s < samples; s++) {
-    const r = await replay(new SyntheticTrace({ kind: 'zipf', packets, flows: 20_000, seed: 5 }).batches(4096), {
+    const trace = new SyntheticTrace({ kind: 'zipf', packets, flows: 20_000, seed: 5 });
+    // A reader fills the pool's batches of `batch` packets (indexed transfer: the source batches).
+    const r = await replay({ read: (b) => Promise.resolve(trace.fill(b)) }, {
       workers: 2,
       dispatch: { policy: 'rss-symmetric' },
       stages: [{ name: 'hash-work', config: { rounds: 10 } }, { name: 'flow-accounting' }],

@@ -1,7 +1,7 @@
 /**
  * Dispatch overhead per packet, measured in isolation in one run: the main thread's per-packet
- * work for the pool (flow hash + worker choice, then column-wise re-sharding into per-worker
- * batches of 4096) versus running the pipeline itself (flow accounting) in the main thread.
+ * work for the pool (flow hash + worker choice + index list for the indexed transfer; plus
+ * column-wise re-sharding into per-worker batches of 4096 for the copy transfer) versus running the pipeline itself (flow accounting) in the main thread.
  * No workers run, so the figure is the main thread's cost, not contention with workers.
  *
  *   npm run build && node dist/bench/pool-dispatch.js [rounds]
@@ -54,6 +54,18 @@ function dispatchAll(): void {
   }
 }
 
+/** Indexed transfer: hash, worker choice and the per-worker index lists (what the pool does per packet). */
+function dispatchIndexed(): void {
+  for (const src of sources) {
+    counts.fill(0);
+    const n = src.count;
+    for (let i = 0; i < n; i++) {
+      const w = dispatcher.assign(src, i);
+      index[w]![counts[w]!++] = i;
+    }
+  }
+}
+
 function hashOnly(): void {
   for (const src of sources) for (let i = 0; i < src.count; i++) dispatcher.assign(src, i);
 }
@@ -72,24 +84,31 @@ function timeNsPerPacket(fn: () => void): number {
   return ((d.user + d.system) * 1000) / (SOURCE_BATCHES * BATCH);
 }
 
-const samples = { dispatch: [] as number[], hash: [] as number[], inline: [] as number[] };
+const samples = { dispatch: [] as number[], indexed: [] as number[], hash: [] as number[], inline: [] as number[] };
 for (let r = 0; r < rounds + 2; r++) {
   const d = timeNsPerPacket(dispatchAll);
+  const x = timeNsPerPacket(dispatchIndexed);
   const h = timeNsPerPacket(hashOnly);
   const p = timeNsPerPacket(pipelineInline);
   if (r < 2) continue; // warm-up
   samples.dispatch.push(d);
+  samples.indexed.push(x);
   samples.hash.push(h);
   samples.inline.push(p);
 }
 const metrics: BenchMetric[] = [
-  { name: 'dispatch.ns_per_packet', unit: 'ns', direction: 'lower', samples: samples.dispatch, params: { batch: BATCH, workers: WORKERS, part: 'hash+reshard' } },
+  { name: 'dispatch.ns_per_packet', unit: 'ns', direction: 'lower', samples: samples.indexed, params: { batch: BATCH, workers: WORKERS, transfer: 'indexed' } },
+  { name: 'dispatch.ns_per_packet', unit: 'ns', direction: 'lower', samples: samples.dispatch, params: { batch: BATCH, workers: WORKERS, transfer: 'copy' } },
   { name: 'dispatch.hash_ns_per_packet', unit: 'ns', direction: 'lower', samples: samples.hash, params: { batch: BATCH, part: 'hash' } },
   { name: 'pipeline.inline_ns_per_packet', unit: 'ns', direction: 'lower', samples: samples.inline, params: { stages: 'flow-accounting' } },
 ];
-const ratio = median(samples.dispatch) / median(samples.inline);
-const path = writeBenchResult('pool-dispatch', metrics, { ratio_dispatch_over_inline_pipeline: ratio });
+const ratios = {
+  indexed_dispatch_over_inline_pipeline: median(samples.indexed) / median(samples.inline),
+  copy_dispatch_over_inline_pipeline: median(samples.dispatch) / median(samples.inline),
+};
+const path = writeBenchResult('pool-dispatch', metrics, ratios);
 process.stdout.write(
-  `dispatch (hash + re-shard) ${median(samples.dispatch).toFixed(1)} ns/packet; hash alone ${median(samples.hash).toFixed(1)}; ` +
-    `flow-accounting pipeline in the main thread ${median(samples.inline).toFixed(1)} ns/packet; ratio ${ratio.toFixed(2)}\nwrote ${path}\n`,
+  `dispatch indexed (hash + index list) ${median(samples.indexed).toFixed(1)} ns/packet; copy (hash + re-shard) ${median(samples.dispatch).toFixed(1)}; ` +
+    `hash alone ${median(samples.hash).toFixed(1)}; flow-accounting pipeline in the main thread ${median(samples.inline).toFixed(1)} ns/packet\n` +
+    `${JSON.stringify(ratios)}\nwrote ${path}\n`,
 );

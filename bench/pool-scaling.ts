@@ -28,10 +28,14 @@ function stagesFor(shared: boolean): StageSpec[] {
   ];
 }
 
-async function once(workers: number, mode: 'main' | 'pinned' | 'shared'): Promise<ReplayReport> {
+type Mode = 'main' | 'pinned' | 'shared' | 'pinned-copy';
+
+async function once(workers: number, mode: Mode): Promise<ReplayReport> {
   const trace = new SyntheticTrace({ kind: 'zipf', packets, flows: 20_000, seed: 11 });
-  return replay(trace.batches(4096), {
+  // A reader fills the pool's own batches, as a trace file's reader does (no copy in indexed mode).
+  return replay({ read: (b) => Promise.resolve(trace.fill(b)) }, {
     workers: mode === 'main' ? 0 : workers,
+    transfer: mode === 'pinned-copy' ? 'copy' : 'indexed',
     dispatch: { policy: mode === 'shared' ? 'round-robin' : 'rss-symmetric' },
     stages: stagesFor(mode === 'shared'),
     batchSize: 4096,
@@ -40,7 +44,7 @@ async function once(workers: number, mode: 'main' | 'pinned' | 'shared'): Promis
 
 const metrics: BenchMetric[] = [];
 const rows: string[] = [];
-async function measure(workers: number, mode: 'main' | 'pinned' | 'shared'): Promise<number> {
+async function measure(workers: number, mode: Mode): Promise<number> {
   const pps: number[] = [];
   const dispatch: number[] = [];
   for (let s = 0; s < samples; s++) {
@@ -52,7 +56,7 @@ async function measure(workers: number, mode: 'main' | 'pinned' | 'shared'): Pro
   metrics.push({ name: 'pool.pps', unit: 'packets/s', direction: 'higher', samples: pps, params });
   if (mode !== 'main') metrics.push({ name: 'pool.dispatch_ns_per_packet', unit: 'ns', direction: 'lower', samples: dispatch, params });
   const m = median(pps);
-  rows.push(`${mode.padEnd(7)} workers=${String(params.workers).padStart(2)}  ${Math.round(m).toLocaleString('en-US').padStart(12)} packets/s  dispatch ${median(dispatch).toFixed(1)} ns/packet`);
+  rows.push(`${mode.padEnd(11)} workers=${String(params.workers).padStart(2)}  ${Math.round(m).toLocaleString('en-US').padStart(12)} packets/s  dispatch ${median(dispatch).toFixed(1)} ns/packet`);
   return m;
 }
 
@@ -63,7 +67,9 @@ for (let w = 1; w <= maxWorkers; w++) {
   pinned[w] = await measure(w, 'pinned');
   shared[w] = await measure(w, 'shared');
 }
+const copyAt2 = await measure(2, 'pinned-copy');
 const ratios = {
+  pinned_indexed_over_copy_at_2: pinned[2]! / copyAt2,
   pinned_2_over_1: pinned[2]! / pinned[1]!,
   shared_2_over_1: shared[2]! / shared[1]!,
   pinned_over_shared_at_2: pinned[2]! / shared[2]!,

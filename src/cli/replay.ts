@@ -133,7 +133,7 @@ export function register(program: Command): void {
     .option('--workers <n>', 'worker threads (0 = run in the main thread); with --simulate, cores', parseCount, availableParallelism())
     .option('--policy <p>', `dispatch policy: ${DISPATCH_POLICIES.join(', ')} (default rss-symmetric; round-robin with --shared-table)`)
     .option('--pin', 'pin worker k to the k-th allowed CPU (Linux only; reported per worker)')
-    .option('--batch <n>', 'packets per worker batch', parsePositive, DEFAULT_BATCH_CAPACITY)
+    .option('--batch <n>', 'packets per batch (indexed: per source batch read; copy: per worker batch)', parsePositive, DEFAULT_BATCH_CAPACITY)
     .option('--in-flight <n>', 'batches in flight (backpressure bound): source batches shared by the workers (indexed) or per worker (copy)', parsePositive, 4)
     .option('--transfer <mode>', 'indexed: workers read their packets from the shared source batch; copy: re-shard into per-worker batches', 'indexed')
     .option('--stage <name[:k=v,...]>', 'pipeline stage, repeatable, in order (default flow-accounting)', collect, [])

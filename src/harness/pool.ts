@@ -390,15 +390,18 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
       // Indexed: every worker reads its packets straight from the shared source batch, named by
       // an index list; a source batch is reused once all its workers are done with it.
       interface SourceSlot {
+        /** Unique per buffer: workers cache their views by it. */
+        id: number;
         batch: PacketBatch;
         indexBuffers: SharedArrayBuffer[];
         index: Uint32Array[];
         done: Promise<void> | null;
       }
       const slots: SourceSlot[] = [];
+      let nextSlotId = 0;
       const makeSlot = (capacity: number, head: number): SourceSlot => {
         const indexBuffers = pools.map(() => new SharedArrayBuffer(capacity * 4));
-        return { batch: new PacketBatch(capacity, head), indexBuffers, index: indexBuffers.map((buf) => new Uint32Array(buf)), done: null };
+        return { id: nextSlotId++, batch: new PacketBatch(capacity, head), indexBuffers, index: indexBuffers.map((buf) => new Uint32Array(buf)), done: null };
       };
       const reader = isReader(source) ? source : null;
       const iterator = reader ? null : toAsyncIterator(source as AsyncIterable<PacketBatch> | Iterable<PacketBatch>);
@@ -448,7 +451,7 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
           const idx = slot.index[w]!;
           const firstFrame = b.frameNo[idx[0]!]!;
           const lastFrame = b.frameNo[idx[count - 1]!]!;
-          const msg: TaskMessage = { kind: 'indexed', slot: k, buffer: b.buffer, indexSlot: k, index: slot.indexBuffers[w]!, count, originSec };
+          const msg: TaskMessage = { kind: 'indexed', slot: slot.id, buffer: b.buffer, indexSlot: slot.id, index: slot.indexBuffers[w]!, count, originSec };
           tasks.push(pools[w]!.run(msg).then(
             () => undefined,
             (err: unknown) => fail({ shard: w, batchId, firstFrame, lastFrame, message: err instanceof Error ? err.message : String(err) }),

@@ -75,7 +75,10 @@ describe.each(['indexed', 'copy'] as Transfer[])('worker pool, %s transfer', (tr
       { src: '10.0.0.1', dst: '10.0.0.2', sport: 1000, dport: 80, len: 100 },
       { src: '2001:db8::1', dst: '2001:db8:0:1::2', sport: 5353, dport: 53, proto: 17, len: 90 },
     ];
-    const r = await replay(batchesOf(packets, 3), { workers: 2, dispatch: { policy: 'rss' }, stages: [{ name: 'flow-accounting', config: { top: 2 } }], batchSize: 2 });
+    // Source batches of different capacities through one in-flight slot: the pool must replace
+    // its buffer and the workers their views.
+    const source = [...batchesOf(packets.slice(0, 2), 2), ...batchesOf(packets.slice(2), 5)];
+    const r = await replay(source, { workers: 2, dispatch: { policy: 'rss' }, stages: [{ name: 'flow-accounting', config: { top: 2 } }], batchSize: 2, inFlight: 1, transfer });
     expect(r.stages[0]!.counters).toEqual({ packets: 4, bytes: 1790, nonIpPackets: 0, nonIpBytes: 0, skippedDropped: 0, overflowPackets: 0, overflowBytes: 0 });
     expect(r.stages[0]!.data).toEqual({
       flows: 3,
