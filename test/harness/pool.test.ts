@@ -124,6 +124,14 @@ describe.each(['indexed', 'copy'] as Transfer[])('worker pool, %s transfer', (tr
     expect(inline.packets).toBe(0);
   });
 
+  it('an empty trace gives zero counts, not an error', async () => {
+    const r = await run(2, 'rss', {}, []);
+    expect(r.packets).toBe(0);
+    expect(r.partial).toBe(false);
+    expect(r.stages[1]!.counters.packets).toBe(0);
+    expect((r.stages[1]!.data as FlowAccountingData).flows).toBe(0);
+  });
+
   it('refuses unknown stages and bad sizes as usage errors', async () => {
     await expect(replay([], { workers: 1, dispatch: { policy: 'rss' }, stages: [{ name: 'nope' }] })).rejects.toThrow('unknown stage "nope"');
     await expect(replay([], { workers: 1, dispatch: { policy: 'rss' }, stages, batchSize: 0 })).rejects.toThrow('batch size must be 1..1048576');
