@@ -255,7 +255,12 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
   if (transfer !== 'indexed' && transfer !== 'copy') throw new UsageError(`transfer must be indexed or copy, got ${String(transfer)}`);
   const file = workerFile();
   if (!existsSync(file)) throw new RunFailure(`worker module ${file} is missing (run npm run build)`);
-  const dispatcher = new Dispatcher({ ...config.dispatch, cores: workers });
+  let dispatcher: Dispatcher;
+  try {
+    dispatcher = new Dispatcher({ ...config.dispatch, cores: workers });
+  } catch (err) {
+    throw err instanceof RangeError ? new UsageError(`dispatch: ${err.message}`) : err;
+  }
   let cpus: readonly number[] | null = null;
   if (config.pin === true) cpus = allowedCpus(availableParallelism());
   else if (Array.isArray(config.pin)) cpus = config.pin;
