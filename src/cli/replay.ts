@@ -5,7 +5,7 @@ import { CoreSimulator, type StageCost } from '../cores/cost.js';
 import { DISPATCH_POLICIES, isDispatchPolicy, type DispatchPolicy } from '../cores/dispatch.js';
 import { SyntheticTrace, SYNTHETIC_KINDS, type SyntheticKind } from '../cores/synthetic.js';
 import { UsageError } from '../errors.js';
-import { replay, type ReplayReport } from '../harness/pool.js';
+import { replay, type BatchReader, type ReplayReport, type Transfer } from '../harness/pool.js';
 import { FLOW_ACCOUNTING, type FlowAccountingData } from '../pipeline/flow-accounting.js';
 import type { StageSpec } from '../pipeline/registry.js';
 import { PacketBatch, DEFAULT_BATCH_CAPACITY } from '../trace/batch.js';
@@ -28,6 +28,7 @@ interface ReplayFlags {
   simulate?: boolean;
   cost: string[];
   retaWeights?: string;
+  transfer: string;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -71,19 +72,22 @@ function parseCost(text: string): StageCost {
   return { name: m[1]!, nsPerPacket: Number(m[2]), serialized: m[3] !== undefined };
 }
 
-async function* traceBatches(path: string, capacity: number, warn: (w: string) => void): AsyncGenerator<PacketBatch> {
-  const reader = await openTrace(path);
-  try {
-    const batch = new PacketBatch(capacity);
-    let id = 0;
-    while ((await reader.read(batch)) > 0) {
-      batch.batchId = id++;
-      yield batch;
-    }
-  } finally {
-    for (const w of reader.warnings) warn(w);
-    await reader.close();
-  }
+/** A synthetic trace as a reader: it fills the pool's own batches (no copy). */
+function syntheticReader(trace: SyntheticTrace): BatchReader {
+  return { read: (b) => Promise.resolve(trace.fill(b)) };
+}
+
+/** A trace source and how to close it (the trace file's warnings are printed then). */
+async function openSource(flags: ReplayFlags, warn: (w: string) => void): Promise<{ reader: BatchReader; close: () => Promise<void> }> {
+  if (flags.synthetic) return { reader: syntheticReader(new SyntheticTrace(parseSynthetic(flags.synthetic))), close: () => Promise.resolve() };
+  const reader = await openTrace(flags.trace!);
+  return {
+    reader,
+    close: async () => {
+      for (const w of reader.warnings) warn(w);
+      await reader.close();
+    },
+  };
 }
 
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -92,7 +96,7 @@ export function formatReplay(r: ReplayReport): string {
   const lines: string[] = [];
   if (r.partial) lines.push('PARTIAL: interrupted; figures cover the packets dispatched before the interruption');
   const who = r.workers === 0 ? 'main thread' : `${r.workers} workers (${r.mode}, policy ${r.policy})`;
-  lines.push(`replay: ${fmt(r.packets)} packets on ${who}, batch ${r.batchSize}${r.workers ? `, ${r.inFlight} in flight per worker` : ''}`);
+  lines.push(`replay: ${fmt(r.packets)} packets on ${who}, batch ${r.batchSize}${r.workers ? `, ${r.transfer} transfer, ${r.inFlight} batches in flight` : ''}`);
   lines.push(`throughput: ${fmt(r.pps)} packets/s (wall ${fmt(r.wallNs / 1e9, 3)} s; thread start-up ${fmt(r.startupNs / 1e9, 3)} s not counted)`);
   if (r.workers > 0) {
     lines.push(`dispatch: ${fmt(r.packets ? r.dispatchNs / r.packets : 0, 1)} ns/packet in the main thread; backpressure waits ${r.backpressureStalls} (${fmt(r.backpressureWaitNs / 1e9, 3)} s)`);
@@ -129,8 +133,9 @@ export function register(program: Command): void {
     .option('--workers <n>', 'worker threads (0 = run in the main thread); with --simulate, cores', parseCount, availableParallelism())
     .option('--policy <p>', `dispatch policy: ${DISPATCH_POLICIES.join(', ')} (default rss-symmetric; round-robin with --shared-table)`)
     .option('--pin', 'pin worker k to the k-th allowed CPU (Linux only; reported per worker)')
-    .option('--batch <n>', 'packets per worker batch', parsePositive, DEFAULT_BATCH_CAPACITY)
-    .option('--in-flight <n>', 'batches in flight per worker (backpressure bound)', parsePositive, 4)
+    .option('--batch <n>', 'packets per batch (indexed: per source batch read; copy: per worker batch)', parsePositive, DEFAULT_BATCH_CAPACITY)
+    .option('--in-flight <n>', 'batches in flight (backpressure bound): source batches shared by the workers (indexed) or per worker (copy)', parsePositive, 4)
+    .option('--transfer <mode>', 'indexed: workers read their packets from the shared source batch; copy: re-shard into per-worker batches', 'indexed')
     .option('--stage <name[:k=v,...]>', 'pipeline stage, repeatable, in order (default flow-accounting)', collect, [])
     .option('--stage-module <file>', 'module exporting registerStages(registry), repeatable', collect, [])
     .option('--shared-table', 'flow-accounting uses one table shared by all workers (Atomics locks)')
@@ -149,7 +154,8 @@ export function register(program: Command): void {
       });
       const dispatch = { policy: policy as DispatchPolicy, ...(retaWeights ? { retaWeights } : {}) };
       const warn = (w: string): void => void process.stderr.write(`pktbench: warning: ${w}\n`);
-      const source = (): AsyncIterable<PacketBatch> => (flags.synthetic ? new SyntheticTrace(parseSynthetic(flags.synthetic)).batches(DEFAULT_BATCH_CAPACITY) : traceBatches(flags.trace!, DEFAULT_BATCH_CAPACITY, warn));
+      if (flags.transfer !== 'indexed' && flags.transfer !== 'copy') throw new UsageError(`--transfer must be indexed or copy, got "${flags.transfer}"`);
+      if (flags.synthetic) parseSynthetic(flags.synthetic);
 
       if (flags.simulate) {
         if (flags.cost.length === 0) throw new UsageError('--simulate needs at least one --cost NAME=NS');
@@ -160,7 +166,13 @@ export function register(program: Command): void {
         } catch (err) {
           throw err instanceof RangeError ? new UsageError(err.message) : err;
         }
-        for await (const b of source()) sim.addBatch(b);
+        const { reader, close } = await openSource(flags, warn);
+        try {
+          const b = new PacketBatch(DEFAULT_BATCH_CAPACITY);
+          while ((b.count = await reader.read(b)) > 0) sim.addBatch(b);
+        } finally {
+          await close();
+        }
         const r = sim.result();
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
@@ -191,8 +203,9 @@ export function register(program: Command): void {
       process.once('SIGINT', onSigint);
       process.stderr.write('replay: started (Ctrl-C stops and reports partial results)\n');
       let report: ReplayReport;
+      const { reader, close } = await openSource(flags, warn);
       try {
-        report = await replay(source(), {
+        report = await replay(reader, {
           workers: flags.workers,
           dispatch,
           stages,
@@ -201,9 +214,11 @@ export function register(program: Command): void {
           pin: flags.pin ?? false,
           stageModules: flags.stageModule.map((m) => resolve(m)),
           signal: controller.signal,
+          transfer: flags.transfer as Transfer,
         });
       } finally {
         process.removeListener('SIGINT', onSigint);
+        await close();
       }
       process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReplay(report)}\n`);
       // 130 = 128 + SIGINT, as shells report an interrupted command.

@@ -69,6 +69,9 @@ export class Dispatcher {
   private readonly rps: Uint16Array | null;
   private readonly key: ToeplitzKey;
   private rr = 0;
+  /** The policy as a small integer: the per-packet switch compares numbers, not strings. */
+  private readonly mode: number;
+  private readonly retaMask: number;
 
   constructor(config: DispatchConfig) {
     const { policy, cores } = config;
@@ -93,6 +96,8 @@ export class Dispatcher {
       this.rps = null;
     }
     this.key = policy === 'rss-symmetric' ? symKey : msKey;
+    this.mode = DISPATCH_POLICIES.indexOf(policy);
+    this.retaMask = this.reta.size - 1;
   }
 
   /** Restarts the round-robin counter (a new trace). */
@@ -104,25 +109,21 @@ export class Dispatcher {
   assign(b: PacketBatch, i: number): number {
     let core: number;
     let hash: number;
-    switch (this.policy) {
-      case 'rss':
-      case 'rss-symmetric':
-        hash = rssHash(this.key, b, i);
-        core = this.rps ? rpsCpu(hash, this.rps) : this.queueCore[this.reta.queueOf(hash)]!;
-        break;
-      case 'round-robin':
-        hash = rssHash(this.key, b, i);
-        core = this.rr;
-        this.rr = this.rr + 1 === this.cores ? 0 : this.rr + 1;
-        break;
-      case 'src-ip':
-        hash = b.l3[i] === 0 ? 0 : this.key.hashAddress(b.src, i * 4, b.l3[i] === 6);
-        core = hash % this.cores;
-        break;
-      case 'single-queue':
-        hash = rssHash(this.key, b, i);
-        core = 0;
-        break;
+    // Order of DISPATCH_POLICIES: rss, rss-symmetric, round-robin, src-ip, single-queue.
+    const mode = this.mode;
+    if (mode <= 1) {
+      hash = rssHash(this.key, b, i);
+      core = this.rps ? rpsCpu(hash, this.rps) : this.queueCore[this.reta.table[hash & this.retaMask]!]!;
+    } else if (mode === 2) {
+      hash = rssHash(this.key, b, i);
+      core = this.rr;
+      this.rr = this.rr + 1 === this.cores ? 0 : this.rr + 1;
+    } else if (mode === 3) {
+      hash = b.l3[i] === 0 ? 0 : this.key.hashAddress(b.src, i * 4, b.l3[i] === 6);
+      core = hash % this.cores;
+    } else {
+      hash = rssHash(this.key, b, i);
+      core = 0;
     }
     b.flowHash[i] = hash;
     b.core[i] = core;

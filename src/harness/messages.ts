@@ -45,6 +45,11 @@ export type TaskMessage =
   | { readonly kind: 'init'; readonly control: Uint8Array; readonly shared: readonly SharedArrayBuffer[] }
   /** `slot` names the pool's batch buffer so the worker reuses its views over it. */
   | { readonly kind: 'batch'; readonly slot: number; readonly buffer: SharedArrayBuffer; readonly originSec: number }
+  /**
+   * Indexed transfer: the packets `index[0..count)` of a source batch that several workers share
+   * (no re-sharding copy). `indexSlot` names the index buffer for view reuse.
+   */
+  | { readonly kind: 'indexed'; readonly slot: number; readonly buffer: SharedArrayBuffer; readonly indexSlot: number; readonly index: SharedArrayBuffer; readonly count: number; readonly originSec: number }
   | { readonly kind: 'finish'; readonly endNs: number | null };
 
 export function pack(value: unknown): Uint8Array {

@@ -20,11 +20,11 @@ import { builtinRegistry } from '../pipeline/builtin.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import type { StageModule, StageRegistry, StageSpec } from '../pipeline/registry.js';
 import { mergeClocks, type StageClock, type StageResult } from '../pipeline/result.js';
-import { DEFAULT_BATCH_CAPACITY, DEFAULT_HEAD_BYTES, type PacketBatch } from '../trace/batch.js';
+import { DEFAULT_BATCH_CAPACITY, DEFAULT_HEAD_BYTES, PacketBatch } from '../trace/batch.js';
 import { allowedCpus } from './affinity.js';
 import { BatchRing } from './backpressure.js';
 import { copySlots } from './reshard.js';
-import { pack, unpack, type AffinityReport, type BatchDone, type InitControl, type ShardReport, type TaskMessage } from './messages.js';
+import { pack, unpack, type AffinityReport, type InitControl, type ShardReport, type TaskMessage } from './messages.js';
 
 export interface ReplayConfig {
   /** Worker threads; 0 runs the pipeline in the main thread (the one-thread reference). */
@@ -34,7 +34,7 @@ export interface ReplayConfig {
   readonly stages: readonly StageSpec[];
   /** Packets per worker batch (default 4096). */
   readonly batchSize?: number;
-  /** Batches in flight per worker (default 4). */
+  /** Batches in flight (default 4): source batches (indexed) or per-worker batches (copy). */
   readonly inFlight?: number;
   /** Pin worker k to a CPU: true = the allowed CPUs in turn, or an explicit list. */
   readonly pin?: boolean | readonly number[];
@@ -45,6 +45,61 @@ export interface ReplayConfig {
   /** Per-stage clock sampling interval in packets (default 64). */
   readonly sampleEvery?: number;
   readonly headBytes?: number;
+  /**
+   * How packets reach the workers: 'indexed' (default) shares each source batch with all workers
+   * and sends each an index list of its packets (no copy); 'copy' re-shards packets into
+   * per-worker batches (column-wise copies).
+   */
+  readonly transfer?: Transfer;
+}
+
+export type Transfer = 'indexed' | 'copy';
+
+/** Anything that fills a caller-provided batch, as TraceReader.read does (0 = end). */
+export interface BatchReader {
+  read(batch: PacketBatch): Promise<number>;
+}
+
+/**
+ * A trace for the pool: a reader that fills the pool's own batches (no copy in indexed mode), or
+ * batches the caller owns (copied once into the pool's batches, since the caller may reuse them).
+ */
+export type ReplaySource = BatchReader | AsyncIterable<PacketBatch> | Iterable<PacketBatch>;
+
+function isReader(s: ReplaySource): s is BatchReader {
+  return typeof (s as Partial<BatchReader>).read === 'function';
+}
+
+function toAsyncIterator(s: AsyncIterable<PacketBatch> | Iterable<PacketBatch>): AsyncIterator<PacketBatch> | Iterator<PacketBatch> {
+  return Symbol.asyncIterator in s ? s[Symbol.asyncIterator]() : s[Symbol.iterator]();
+}
+
+/** The source as batches (a reader fills one reused batch). */
+async function* batchesOf(source: ReplaySource, capacity: number, headBytes: number): AsyncGenerator<PacketBatch> {
+  if (!isReader(source)) {
+    yield* source;
+    return;
+  }
+  const b = new PacketBatch(capacity, headBytes);
+  let id = 0;
+  for (;;) {
+    const n = await source.read(b);
+    if (n === 0) return;
+    b.count = n;
+    b.batchId = id++;
+    yield b;
+  }
+}
+
+/** Copies a whole batch: one memcpy when the shapes match, slot copies otherwise. */
+function copyWhole(src: PacketBatch, dst: PacketBatch): void {
+  if (src.capacity === dst.capacity && src.headBytes === dst.headBytes) {
+    new Uint8Array(dst.buffer).set(new Uint8Array(src.buffer, 0, src.buffer.byteLength));
+    return;
+  }
+  const n = src.count;
+  for (let i = 0; i < n; i++) dst.copySlotFrom(src, i, i);
+  dst.count = n;
 }
 
 export interface WorkerReport {
@@ -64,6 +119,7 @@ export interface ReplayReport {
   readonly mode: ReplayMode;
   readonly policy: string;
   readonly workers: number;
+  readonly transfer: Transfer | 'none';
   readonly batchSize: number;
   readonly inFlight: number;
   readonly packets: number;
@@ -132,7 +188,7 @@ function lastNsOf(b: PacketBatch, originSec: number, prev: number): number {
 }
 
 /** Runs a trace through the pipeline, in the main thread (workers 0) or on a pool. */
-export async function replay(source: AsyncIterable<PacketBatch> | Iterable<PacketBatch>, config: ReplayConfig): Promise<ReplayReport> {
+export async function replay(source: ReplaySource, config: ReplayConfig): Promise<ReplayReport> {
   if (!Number.isInteger(config.workers) || config.workers < 0 || config.workers > 1024) throw new UsageError(`workers must be 0..1024, got ${config.workers}`);
   const batchSize = config.batchSize ?? DEFAULT_BATCH_CAPACITY;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1 << 20) throw new UsageError(`batch size must be 1..1048576, got ${batchSize}`);
@@ -143,14 +199,14 @@ export async function replay(source: AsyncIterable<PacketBatch> | Iterable<Packe
   return config.workers === 0 ? replayInline(source, config, registry, batchSize) : replayPool(source, config, registry, batchSize, inFlight);
 }
 
-async function replayInline(source: AsyncIterable<PacketBatch> | Iterable<PacketBatch>, config: ReplayConfig, registry: StageRegistry, batchSize: number): Promise<ReplayReport> {
+async function replayInline(source: ReplaySource, config: ReplayConfig, registry: StageRegistry, batchSize: number): Promise<ReplayReport> {
   const shared = config.stages.map((s) => registry.get(s.name).createShared?.(s.config ?? {}, 1) ?? []);
   // A one-thread run has one shard; shared buffers of every stage are concatenated in order.
   const pipeline = Pipeline.build(registry, config.stages, { shard: 0, shards: 1, shared: shared.flat() }, { sampleEvery: config.sampleEvery ?? 64 });
   const t0 = performance.now();
   let originSec = NaN;
   let partial = false;
-  for await (const b of source) {
+  for await (const b of batchesOf(source, batchSize, config.headBytes ?? DEFAULT_HEAD_BYTES)) {
     if (config.signal?.aborted) {
       partial = true;
       break;
@@ -168,6 +224,7 @@ async function replayInline(source: AsyncIterable<PacketBatch> | Iterable<Packet
     mode: 'main-thread',
     policy: 'none',
     workers: 0,
+    transfer: 'none',
     batchSize,
     inFlight: 0,
     packets: pipeline.packets,
@@ -192,11 +249,18 @@ interface Failure {
   readonly message: string;
 }
 
-async function replayPool(source: AsyncIterable<PacketBatch> | Iterable<PacketBatch>, config: ReplayConfig, registry: StageRegistry, batchSize: number, inFlight: number): Promise<ReplayReport> {
+async function replayPool(source: ReplaySource, config: ReplayConfig, registry: StageRegistry, batchSize: number, inFlight: number): Promise<ReplayReport> {
   const workers = config.workers;
+  const transfer = config.transfer ?? 'indexed';
+  if (transfer !== 'indexed' && transfer !== 'copy') throw new UsageError(`transfer must be indexed or copy, got ${String(transfer)}`);
   const file = workerFile();
   if (!existsSync(file)) throw new RunFailure(`worker module ${file} is missing (run npm run build)`);
-  const dispatcher = new Dispatcher({ ...config.dispatch, cores: workers });
+  let dispatcher: Dispatcher;
+  try {
+    dispatcher = new Dispatcher({ ...config.dispatch, cores: workers });
+  } catch (err) {
+    throw err instanceof RangeError ? new UsageError(`dispatch: ${err.message}`) : err;
+  }
   let cpus: readonly number[] | null = null;
   if (config.pin === true) cpus = allowedCpus(availableParallelism());
   else if (Array.isArray(config.pin)) cpus = config.pin;
@@ -243,91 +307,170 @@ async function replayPool(source: AsyncIterable<PacketBatch> | Iterable<PacketBa
     const startupNs = (performance.now() - tStart) * 1e6;
 
     const headBytes = config.headBytes ?? DEFAULT_HEAD_BYTES;
-    const rings = pools.map(() => new BatchRing(inFlight, batchSize, headBytes));
-    const current = new Int32Array(workers);
-    const fill = new Int32Array(workers);
     const batchesSent = new Float64Array(workers);
-    const processed = new Float64Array(workers);
+    const counts = new Int32Array(workers);
     let nextBatchId = 0;
     let originSec = NaN;
     let lastNs = 0;
     let dispatchNs = 0;
+    let waitNs = 0;
+    let stalls = 0;
     let partial = false;
-
-    for (let w = 0; w < workers; w++) current[w] = await rings[w]!.acquire();
-
-    const submit = (w: number): void => {
-      const ring = rings[w]!;
-      const slot = current[w]!;
-      const b = ring.batches[slot]!;
-      b.count = fill[w]!;
-      const batchId = nextBatchId++;
-      b.batchId = batchId;
-      const firstFrame = b.frameNo[0]!;
-      const lastFrame = b.frameNo[fill[w]! - 1]!;
-      const msg: TaskMessage = { kind: 'batch', slot, buffer: b.buffer, originSec };
-      const done = pools[w]!.run(msg).then(
-        (bytes) => {
-          processed[w]! += unpack<BatchDone>(bytes as Uint8Array).packets;
-        },
-        (err: unknown) => fail({ shard: w, batchId, firstFrame, lastFrame, message: err instanceof Error ? err.message : String(err) }),
-      );
-      ring.launched(slot, done);
-      batchesSent[w]! += 1;
-      fill[w] = 0;
+    let usedBatchSize = batchSize;
+    const aborted = (): boolean => {
+      if (config.signal?.aborted) partial = true;
+      return partial;
     };
-
-    const index: Uint32Array[] = [];
-    const counts = new Int32Array(workers);
-    let indexCap = 0;
     const tRun = performance.now();
-    for await (const src of source) {
-      if (failure) break;
-      if (config.signal?.aborted) {
-        partial = true;
-        break;
-      }
-      const n = src.count;
-      if (n === 0) continue;
-      const t0 = performance.now();
-      let waited = 0;
-      if (Number.isNaN(originSec)) originSec = src.tsSec[0]!;
-      lastNs = lastNsOf(src, originSec, lastNs);
-      // Pass 1: the worker of every packet, as per-worker index lists.
-      if (indexCap < n) {
-        indexCap = src.capacity;
-        for (let w = 0; w < workers; w++) index[w] = new Uint32Array(indexCap);
-      }
-      counts.fill(0);
-      for (let i = 0; i < n; i++) {
-        const w = dispatcher.assign(src, i);
-        index[w]![counts[w]!++] = i;
-      }
-      // Pass 2: copy each worker's packets column by column, handing over full batches.
-      for (let w = 0; w < workers && !failure; w++) {
+
+    if (transfer === 'copy') {
+      // Re-shard: each worker gets its own batches, filled by column-wise copies.
+      const rings = pools.map(() => new BatchRing(inFlight, batchSize, headBytes));
+      const current = new Int32Array(workers);
+      const fill = new Int32Array(workers);
+      const index: Uint32Array[] = [];
+      let indexCap = 0;
+      for (let w = 0; w < workers; w++) current[w] = await rings[w]!.acquire();
+      const submit = (w: number): void => {
         const ring = rings[w]!;
-        const idx = index[w]!;
-        const m = counts[w]!;
-        let done = 0;
-        while (done < m) {
-          const take = Math.min(m - done, batchSize - fill[w]!);
-          copySlots(src, ring.batches[current[w]!]!, idx, done, take, fill[w]!);
-          done += take;
-          fill[w]! += take;
-          if (fill[w] === batchSize) {
-            submit(w);
-            const before = ring.waitedNs;
-            current[w] = await ring.acquire();
-            waited += ring.waitedNs - before;
-            if (failure) break;
+        const slot = current[w]!;
+        const b = ring.batches[slot]!;
+        b.count = fill[w]!;
+        const batchId = nextBatchId++;
+        b.batchId = batchId;
+        const firstFrame = b.frameNo[0]!;
+        const lastFrame = b.frameNo[fill[w]! - 1]!;
+        const msg: TaskMessage = { kind: 'batch', slot, buffer: b.buffer, originSec };
+        ring.launched(slot, pools[w]!.run(msg).then(
+          () => undefined,
+          (err: unknown) => fail({ shard: w, batchId, firstFrame, lastFrame, message: err instanceof Error ? err.message : String(err) }),
+        ));
+        batchesSent[w]! += 1;
+        fill[w] = 0;
+      };
+      for await (const src of batchesOf(source, batchSize, headBytes)) {
+        if (failure || aborted()) break;
+        const n = src.count;
+        if (n === 0) continue;
+        const t0 = performance.now();
+        let waited = 0;
+        if (Number.isNaN(originSec)) originSec = src.tsSec[0]!;
+        lastNs = lastNsOf(src, originSec, lastNs);
+        if (indexCap < n) {
+          indexCap = src.capacity;
+          for (let w = 0; w < workers; w++) index[w] = new Uint32Array(indexCap);
+        }
+        counts.fill(0);
+        for (let i = 0; i < n; i++) {
+          const w = dispatcher.assign(src, i);
+          index[w]![counts[w]!++] = i;
+        }
+        for (let w = 0; w < workers && !failure; w++) {
+          const ring = rings[w]!;
+          const idx = index[w]!;
+          const m = counts[w]!;
+          let done = 0;
+          while (done < m) {
+            const take = Math.min(m - done, batchSize - fill[w]!);
+            copySlots(src, ring.batches[current[w]!]!, idx, done, take, fill[w]!);
+            done += take;
+            fill[w]! += take;
+            if (fill[w] === batchSize) {
+              submit(w);
+              const before = ring.waitedNs;
+              current[w] = await ring.acquire();
+              waited += ring.waitedNs - before;
+              if (failure) break;
+            }
           }
         }
+        dispatchNs += (performance.now() - t0) * 1e6 - waited;
       }
-      dispatchNs += (performance.now() - t0) * 1e6 - waited;
+      aborted();
+      if (!failure) for (let w = 0; w < workers; w++) if (fill[w]! > 0) submit(w);
+      await Promise.all(rings.map((r) => r.drain()));
+      waitNs = rings.reduce((a, r) => a + r.waitedNs, 0);
+      stalls = rings.reduce((a, r) => a + r.stalls, 0);
+    } else {
+      // Indexed: every worker reads its packets straight from the shared source batch, named by
+      // an index list; a source batch is reused once all its workers are done with it.
+      interface SourceSlot {
+        /** Unique per buffer: workers cache their views by it. */
+        id: number;
+        batch: PacketBatch;
+        indexBuffers: SharedArrayBuffer[];
+        index: Uint32Array[];
+        done: Promise<void> | null;
+      }
+      const slots: SourceSlot[] = [];
+      let nextSlotId = 0;
+      const makeSlot = (capacity: number, head: number): SourceSlot => {
+        const indexBuffers = pools.map(() => new SharedArrayBuffer(capacity * 4));
+        return { id: nextSlotId++, batch: new PacketBatch(capacity, head), indexBuffers, index: indexBuffers.map((buf) => new Uint32Array(buf)), done: null };
+      };
+      const reader = isReader(source) ? source : null;
+      const iterator = reader ? null : toAsyncIterator(source as AsyncIterable<PacketBatch> | Iterable<PacketBatch>);
+      let k = 0;
+      while (!failure && !aborted()) {
+        let slot = slots[k];
+        if (slot?.done) {
+          const t0 = performance.now();
+          await slot.done;
+          const w = (performance.now() - t0) * 1e6;
+          if (w > 0) stalls++;
+          waitNs += w;
+          slot.done = null;
+          if (failure) break;
+        }
+        let n: number;
+        if (reader) {
+          slot ??= slots[k] = makeSlot(batchSize, headBytes);
+          n = await reader.read(slot.batch);
+          if (n === 0 || aborted()) break;
+          slot.batch.count = n;
+        } else {
+          const next = await iterator!.next();
+          if (next.done || aborted()) break;
+          const src = next.value;
+          n = src.count;
+          if (n === 0) continue;
+          if (!slot || slot.batch.capacity < n) slot = slots[k] = makeSlot(src.capacity, src.headBytes);
+          usedBatchSize = slot.batch.capacity;
+          copyWhole(src, slot.batch);
+        }
+        const b = slot.batch;
+        const t0 = performance.now();
+        if (Number.isNaN(originSec)) originSec = b.tsSec[0]!;
+        lastNs = lastNsOf(b, originSec, lastNs);
+        counts.fill(0);
+        for (let i = 0; i < n; i++) {
+          const w = dispatcher.assign(b, i);
+          slot.index[w]![counts[w]!++] = i;
+        }
+        const batchId = nextBatchId++;
+        b.batchId = batchId;
+        const tasks: Promise<void>[] = [];
+        for (let w = 0; w < workers; w++) {
+          const count = counts[w]!;
+          if (count === 0) continue;
+          const idx = slot.index[w]!;
+          const firstFrame = b.frameNo[idx[0]!]!;
+          const lastFrame = b.frameNo[idx[count - 1]!]!;
+          const msg: TaskMessage = { kind: 'indexed', slot: slot.id, buffer: b.buffer, indexSlot: slot.id, index: slot.indexBuffers[w]!, count, originSec };
+          tasks.push(pools[w]!.run(msg).then(
+            () => undefined,
+            (err: unknown) => fail({ shard: w, batchId, firstFrame, lastFrame, message: err instanceof Error ? err.message : String(err) }),
+          ));
+          batchesSent[w]! += 1;
+        }
+        slot.done = Promise.all(tasks).then(() => undefined);
+        dispatchNs += (performance.now() - t0) * 1e6;
+        k = k + 1 === inFlight ? 0 : k + 1;
+      }
+      aborted();
+      await Promise.all(slots.map((sl) => sl.done));
+      if (iterator && partial) await iterator.return?.();
     }
-    if (config.signal?.aborted) partial = true;
-    if (!failure) for (let w = 0; w < workers; w++) if (fill[w]! > 0) submit(w);
-    await Promise.all(rings.map((r) => r.drain()));
     if (failure) throw failed();
 
     const reports = await Promise.all(
@@ -348,15 +491,16 @@ async function replayPool(source: AsyncIterable<PacketBatch> | Iterable<PacketBa
       mode: modeOf(config),
       policy: dispatcher.policy,
       workers,
-      batchSize,
+      transfer,
+      batchSize: usedBatchSize,
       inFlight,
       packets,
       wallNs,
       startupNs,
       pps: wallNs > 0 ? (packets * 1e9) / wallNs : 0,
       dispatchNs,
-      backpressureWaitNs: rings.reduce((a, r) => a + r.waitedNs, 0),
-      backpressureStalls: rings.reduce((a, r) => a + r.stalls, 0),
+      backpressureWaitNs: waitNs,
+      backpressureStalls: stalls,
       perWorker,
       imbalance: imbalanceOf(perWorker.map((w) => w.packets)),
       stages,

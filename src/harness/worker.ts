@@ -17,6 +17,7 @@ interface ShardState {
   readonly pipeline: Pipeline;
   readonly affinity: AffinityReport;
   readonly views: Map<number, PacketBatch>;
+  readonly indexViews: Map<number, Uint32Array>;
 }
 
 let state: ShardState | null = null;
@@ -30,7 +31,7 @@ async function init(control: InitControl, shared: readonly SharedArrayBuffer[]):
   }
   const affinity: AffinityReport = control.pinCpu === null ? { cpu: null, applied: false, tid: null, detail: 'not requested' } : pinCurrentThread(control.pinCpu);
   const pipeline = Pipeline.build(registry, control.stages, { shard: control.shard, shards: control.shards, shared }, { sampleEvery: control.sampleEvery });
-  state = { shard: control.shard, pipeline, affinity, views: new Map() };
+  state = { shard: control.shard, pipeline, affinity, views: new Map(), indexViews: new Map() };
   return pack({ shard: control.shard, affinity });
 }
 
@@ -46,6 +47,21 @@ export default async function task(msg: TaskMessage): Promise<Uint8Array> {
     const before = state.pipeline.busyNs;
     state.pipeline.runBatch(b, msg.originSec);
     return pack({ packets: b.count, busyNs: state.pipeline.busyNs - before });
+  }
+  if (msg.kind === 'indexed') {
+    let b = state.views.get(msg.slot);
+    if (!b) {
+      b = PacketBatch.fromBuffer(msg.buffer);
+      state.views.set(msg.slot, b);
+    }
+    let index = state.indexViews.get(msg.indexSlot);
+    if (!index) {
+      index = new Uint32Array(msg.index);
+      state.indexViews.set(msg.indexSlot, index);
+    }
+    const before = state.pipeline.busyNs;
+    state.pipeline.runIndexed(b, index, msg.count, msg.originSec);
+    return pack({ packets: msg.count, busyNs: state.pipeline.busyNs - before });
   }
   const p = state.pipeline;
   if (msg.endNs === null) p.finish();

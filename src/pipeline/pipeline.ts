@@ -45,12 +45,24 @@ export class Pipeline {
 
   /** Runs every packet of the batch through the stages; `originSec` is the trace's first second. */
   runBatch(b: PacketBatch, originSec: number): void {
+    this.run(b, null, b.count, originSec);
+  }
+
+  /**
+   * Runs the packets `index[0..count)` of a batch shared with other workers (each worker takes
+   * its own packets of the same batch; they write only their own slots).
+   */
+  runIndexed(b: PacketBatch, index: Uint32Array, count: number, originSec: number): void {
+    this.run(b, index, count, originSec);
+  }
+
+  private run(b: PacketBatch, index: Uint32Array | null, n: number, originSec: number): void {
     const clock = this.clock;
     const started = clock();
     const stages = this.stages;
     const ns = stages.length;
-    const n = b.count;
-    for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      const i = index === null ? j : index[j]!;
       const now = b.timeNs(i, originSec);
       if (now > this.endNs) this.endNs = now;
       if (--this.untilSample === 0) {

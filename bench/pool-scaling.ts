@@ -1,0 +1,79 @@
+/**
+ * Scaling of the real pool: 1..N workers (N = available CPUs, at least 2) with per-flow pinning
+ * (rss-symmetric, one flow table per worker) versus the shared-table mode (round-robin, one
+ * Atomics-locked table), against the same pipeline in the main thread. CPU-heavy input: a Zipf
+ * trace through hash-work (40 chained Toeplitz hashes per packet) and flow accounting.
+ *
+ * Throughput = packets / wall time from the first batch read to the merged result; the main
+ * thread's own work (trace generation, hashing, re-sharding) runs concurrently with the workers
+ * and is inside that wall time. Thread start-up is excluded (reported separately).
+ *
+ *   npm run build && node dist/bench/pool-scaling.js [packets] [samples]
+ */
+import { availableParallelism } from 'node:os';
+import { SyntheticTrace } from '../src/cores/synthetic.js';
+import { replay, type ReplayReport } from '../src/harness/pool.js';
+import type { StageSpec } from '../src/pipeline/registry.js';
+import { median, writeBenchResult, type BenchMetric } from './support.js';
+
+const packets = Number(process.argv[2] ?? 300_000);
+const samples = Number(process.argv[3] ?? 3);
+const maxWorkers = Math.max(2, availableParallelism());
+const rounds = 40;
+
+function stagesFor(shared: boolean): StageSpec[] {
+  return [
+    { name: 'hash-work', config: { rounds } },
+    { name: 'flow-accounting', config: { capacity: 1 << 16, shared } },
+  ];
+}
+
+type Mode = 'main' | 'pinned' | 'shared' | 'pinned-copy';
+
+async function once(workers: number, mode: Mode): Promise<ReplayReport> {
+  const trace = new SyntheticTrace({ kind: 'zipf', packets, flows: 20_000, seed: 11 });
+  // A reader fills the pool's own batches, as a trace file's reader does (no copy in indexed mode).
+  return replay({ read: (b) => Promise.resolve(trace.fill(b)) }, {
+    workers: mode === 'main' ? 0 : workers,
+    transfer: mode === 'pinned-copy' ? 'copy' : 'indexed',
+    dispatch: { policy: mode === 'shared' ? 'round-robin' : 'rss-symmetric' },
+    stages: stagesFor(mode === 'shared'),
+    batchSize: 4096,
+  });
+}
+
+const metrics: BenchMetric[] = [];
+const rows: string[] = [];
+async function measure(workers: number, mode: Mode): Promise<number> {
+  const pps: number[] = [];
+  const dispatch: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    const r = await once(workers, mode);
+    pps.push(r.pps);
+    dispatch.push(r.packets ? r.dispatchNs / r.packets : 0);
+  }
+  const params = { workers: mode === 'main' ? 0 : workers, mode };
+  metrics.push({ name: 'pool.pps', unit: 'packets/s', direction: 'higher', samples: pps, params });
+  if (mode !== 'main') metrics.push({ name: 'pool.dispatch_ns_per_packet', unit: 'ns', direction: 'lower', samples: dispatch, params });
+  const m = median(pps);
+  rows.push(`${mode.padEnd(11)} workers=${String(params.workers).padStart(2)}  ${Math.round(m).toLocaleString('en-US').padStart(12)} packets/s  dispatch ${median(dispatch).toFixed(1)} ns/packet`);
+  return m;
+}
+
+const main = await measure(1, 'main');
+const pinned: number[] = [];
+const shared: number[] = [];
+for (let w = 1; w <= maxWorkers; w++) {
+  pinned[w] = await measure(w, 'pinned');
+  shared[w] = await measure(w, 'shared');
+}
+const copyAt2 = await measure(2, 'pinned-copy');
+const ratios = {
+  pinned_indexed_over_copy_at_2: pinned[2]! / copyAt2,
+  pinned_2_over_1: pinned[2]! / pinned[1]!,
+  shared_2_over_1: shared[2]! / shared[1]!,
+  pinned_over_shared_at_2: pinned[2]! / shared[2]!,
+  pinned_1_over_main_thread: pinned[1]! / main,
+};
+const path = writeBenchResult('pool-scaling', metrics, { packets, samples, rounds, ratios });
+process.stdout.write(`${rows.join('\n')}\n${JSON.stringify(ratios, null, 2)}\nwrote ${path}\n`);
