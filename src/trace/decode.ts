@@ -80,10 +80,21 @@ const ETH_ARISTA = 0xd28b;
 const MAX_CHAIN = 16;
 
 /**
+ * A DataView over the bytes being decoded, for 16/32-bit fields (one load instead of two or
+ * four). Rebuilt only when the caller passes a different buffer (a reader reuses one window).
+ */
+let viewBytes: Uint8Array | null = null;
+let dv: DataView = new DataView(new ArrayBuffer(0));
+
+/**
  * Decodes one frame of `caplen` bytes at `offset` of `bytes` into slot `slot` (which the caller
  * has reset). Returns the flags written.
  */
 export function decodeFrame(bytes: Uint8Array, offset: number, caplen: number, linkType: number, batch: PacketBatch, slot: number): number {
+  if (bytes !== viewBytes) {
+    viewBytes = bytes;
+    dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
   const end = offset + caplen;
   let flags = 0;
   switch (linkType) {
@@ -415,10 +426,10 @@ function decodeIPv4(b: Uint8Array, o: number, end: number, batch: PacketBatch, s
   flags |= PacketFlag.IP_HAS_PROTO;
   const w = slot * 4;
   if (avail < 16) return flags | IP_CUT;
-  batch.src[w] = ((b[o + 12]! << 24) | (b[o + 13]! << 16) | (b[o + 14]! << 8) | b[o + 15]!) >>> 0;
+  batch.src[w] = dv.getUint32(o + 12);
   flags |= PacketFlag.IP_HAS_SRC;
   if (avail < 20) return flags | IP_CUT;
-  batch.dst[w] = ((b[o + 16]! << 24) | (b[o + 17]! << 16) | (b[o + 18]! << 8) | b[o + 19]!) >>> 0;
+  batch.dst[w] = dv.getUint32(o + 16);
   flags |= IP_ALL;
   if (fragOffset !== 0) return flags;
   if (avail < ihl) return flags | PacketFlag.TRUNCATED;
@@ -468,13 +479,13 @@ function decodeIPv6(b: Uint8Array, o: number, end: number, batch: PacketBatch, s
   if (avail < 24) return flags | IP_CUT;
   for (let k = 0; k < 4; k++) {
     const s = o + 8 + k * 4;
-    batch.src[w + k] = ((b[s]! << 24) | (b[s + 1]! << 16) | (b[s + 2]! << 8) | b[s + 3]!) >>> 0;
+    batch.src[w + k] = dv.getUint32(s);
   }
   flags |= PacketFlag.IP_HAS_SRC;
   if (avail < 40) return flags | IP_CUT;
   for (let k = 0; k < 4; k++) {
     const d = o + 24 + k * 4;
-    batch.dst[w + k] = ((b[d]! << 24) | (b[d + 1]! << 16) | (b[d + 2]! << 8) | b[d + 3]!) >>> 0;
+    batch.dst[w + k] = dv.getUint32(d);
   }
   flags |= PacketFlag.IP_HAS_DST;
   let p = o + 40;
@@ -527,13 +538,13 @@ function decodeTransport(b: Uint8Array, o: number, end: number, proto: number, b
   switch (proto) {
     case 6: {
       if (avail < 4) return PacketFlag.TRUNCATED;
-      batch.sport[slot] = (b[o]! << 8) | b[o + 1]!;
-      batch.dport[slot] = (b[o + 2]! << 8) | b[o + 3]!;
+      batch.sport[slot] = dv.getUint16(o);
+      batch.dport[slot] = dv.getUint16(o + 2);
       if (avail < 14) return PacketFlag.PORTS | PacketFlag.TRUNCATED;
       // tshark reads seq/ack, then refuses a data offset below 5 words before adding the flags.
       if (b[o + 12]! >> 4 < 5) return PacketFlag.PORTS | PacketFlag.MALFORMED;
-      batch.tcpSeq[slot] = ((b[o + 4]! << 24) | (b[o + 5]! << 16) | (b[o + 6]! << 8) | b[o + 7]!) >>> 0;
-      batch.tcpAck[slot] = ((b[o + 8]! << 24) | (b[o + 9]! << 16) | (b[o + 10]! << 8) | b[o + 11]!) >>> 0;
+      batch.tcpSeq[slot] = dv.getUint32(o + 4);
+      batch.tcpAck[slot] = dv.getUint32(o + 8);
       batch.tcpFlags[slot] = ((b[o + 12]! & 0x0f) << 8) | b[o + 13]!;
       if (avail < 16) return PacketFlag.PORTS | PacketFlag.TCP | PacketFlag.TRUNCATED;
       batch.tcpWindow[slot] = (b[o + 14]! << 8) | b[o + 15]!;
@@ -541,8 +552,8 @@ function decodeTransport(b: Uint8Array, o: number, end: number, proto: number, b
     }
     case 17: case 132: case 136: {
       if (avail < 4) return PacketFlag.TRUNCATED;
-      batch.sport[slot] = (b[o]! << 8) | b[o + 1]!;
-      batch.dport[slot] = (b[o + 2]! << 8) | b[o + 3]!;
+      batch.sport[slot] = dv.getUint16(o);
+      batch.dport[slot] = dv.getUint16(o + 2);
       return PacketFlag.PORTS;
     }
     case 1: case 58: {
