@@ -20,14 +20,17 @@ export const LinkType = {
   PPP_HDLC: 50,
   RAW: 101,
   C_HDLC: 104,
+  ATM_CLIP: 106,
   FRELAY: 107,
   LOOP: 108,
   LINUX_SLL: 113,
+  ARCNET_LINUX: 129,
   IPNET: 226,
   IPV4: 228,
   IPV6: 229,
   NFLOG: 239,
   IPOIB: 242,
+  PKTAP: 258,
   LINUX_SLL2: 276,
 } as const;
 
@@ -38,7 +41,7 @@ export function isDecodedLinkType(linkType: number): boolean {
     case LinkType.RAW_BSDOS: case LinkType.PPP_HDLC: case LinkType.RAW: case LinkType.C_HDLC:
     case LinkType.FRELAY: case LinkType.LOOP: case LinkType.LINUX_SLL: case LinkType.IPNET:
     case LinkType.IPV4: case LinkType.IPV6: case LinkType.NFLOG: case LinkType.IPOIB:
-    case LinkType.LINUX_SLL2:
+    case LinkType.LINUX_SLL2: case LinkType.ATM_CLIP: case LinkType.ARCNET_LINUX: case LinkType.PKTAP:
       return true;
     default:
       return false;
@@ -95,7 +98,12 @@ export function decodeFrame(bytes: Uint8Array, offset: number, caplen: number, l
     viewBytes = bytes;
     dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-  const end = offset + caplen;
+  const flags = decodeLink(bytes, offset, offset + caplen, linkType, batch, slot, 0);
+  batch.flags[slot] = flags;
+  return flags;
+}
+
+function decodeLink(bytes: Uint8Array, offset: number, end: number, linkType: number, batch: PacketBatch, slot: number, depth: number): number {
   let flags = 0;
   switch (linkType) {
     case LinkType.ETHERNET:
@@ -144,10 +152,28 @@ export function decodeFrame(bytes: Uint8Array, offset: number, caplen: number, l
     case LinkType.IPNET:
       flags = decodeIpnet(bytes, offset, end, batch, slot);
       break;
+    case LinkType.ATM_CLIP:
+      // Linux ATM Classical IP: an 802.2 LLC/SNAP header (RFC 2684) when it starts with aa aa 03,
+      // else a bare IPv4 datagram (what tshark assumes).
+      flags = end - offset >= 3 && bytes[offset] === 0xaa && bytes[offset + 1] === 0xaa && bytes[offset + 2] === 0x03
+        ? decodeLlc(bytes, offset, end, batch, slot, 0)
+        : decodeIPv4(bytes, offset, end, batch, slot, 0);
+      break;
+    case LinkType.ARCNET_LINUX:
+      flags = decodeArcnet(bytes, offset, end, batch, slot);
+      break;
+    case LinkType.PKTAP: {
+      // Apple PKTAP: header length (u32, little-endian) and the inner DLT (u32) lead the header.
+      if (end - offset < 8) return PacketFlag.TRUNCATED;
+      const headerLen = dv.getUint32(offset, true);
+      const inner = dv.getUint32(offset + 4, true);
+      if (headerLen < 8 || offset + headerLen > end) return PacketFlag.MALFORMED;
+      if (depth > 0 || inner === LinkType.PKTAP || !isDecodedLinkType(inner)) return 0;
+      return decodeLink(bytes, offset + headerLen, end, inner, batch, slot, depth + 1);
+    }
     default:
       flags = PacketFlag.LINK_NOT_DECODED;
   }
-  batch.flags[slot] = flags;
   return flags;
 }
 
@@ -369,6 +395,23 @@ function decodeNflog(b: Uint8Array, o: number, end: number, batch: PacketBatch, 
     p += (len + 3) & ~3;
   }
   return 0;
+}
+
+/**
+ * Linux ARCNET: source(1) destination(1) offset(2) protocol(1); RFC 1201 protocols (IP 0xd4,
+ * ARP 0xd5, IPv6 0xc4 per RFC 2497) add split flag(1) sequence(2), and 4 more bytes for an
+ * exception packet (split flag 0xff); RFC 1051 IP is 0xf0.
+ */
+function decodeArcnet(b: Uint8Array, o: number, end: number, batch: PacketBatch, slot: number): number {
+  if (end - o < 5) return PacketFlag.TRUNCATED;
+  const protocol = b[o + 4]!;
+  let p = o + 5;
+  if (protocol === 0xf0) return decodeIPv4(b, p, end, batch, slot, 0);
+  if (protocol !== 0xd4 && protocol !== 0xc4) return 0;
+  if (end - p < 3) return PacketFlag.TRUNCATED;
+  if (b[p] === 0xff) p += 4;
+  p += 3;
+  return protocol === 0xd4 ? decodeIPv4(b, p, end, batch, slot, 0) : decodeIPv6(b, p, end, batch, slot, 0);
 }
 
 /** Solaris IPNET: version(1) family(1) htype(2) pktlen(4) ifindex(4) grifindex(4) zsrc(4) zdst(4). */
