@@ -1,6 +1,6 @@
 /**
  * Decode throughput of the trace reader, side by side with the npm package pcap-parser on the same
- * file, in one run: `node dist/bench/trace-decode.js FILE [--samples N]`.
+ * file, in one run: `node dist/bench/trace-decode.js FILE [--samples N] [--head BYTES]`.
  * Both sides count packets and extract the 5-tuple of every packet; the file is read once before
  * timing so that both read it from the page cache. Writes results/trace-decode.json.
  */
@@ -43,8 +43,8 @@ function cpuSince(start: NodeJS.CpuUsage): number {
 }
 
 /** Ours: stream the file through the reader; the decoder fills the 5-tuple slots. */
-async function runOurs(file: string): Promise<Run> {
-  const batch = new PacketBatch(4096, 0);
+async function runOurs(file: string, headBytes: number): Promise<Run> {
+  const batch = new PacketBatch(4096, headBytes);
   const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   const reader = await openTrace(file);
@@ -103,11 +103,13 @@ function runPcapParser(file: string): Promise<Run> {
 async function main(): Promise<void> {
   const file = process.argv[2];
   if (!file || file.startsWith('--')) {
-    process.stderr.write('usage: node dist/bench/trace-decode.js FILE.pcap [--samples N]\n');
+    process.stderr.write('usage: node dist/bench/trace-decode.js FILE.pcap [--samples N] [--head BYTES]\n');
     process.exitCode = 2;
     return;
   }
   const samples = argValue('--samples', 5);
+  // Bytes of each packet's IP header kept in the batch (0 = 5-tuple only; the pipeline uses 64).
+  const headBytes = argValue('--head', 0);
   readFileSync(file); // warm the page cache
   const ours: number[] = [];
   const theirs: number[] = [];
@@ -117,7 +119,7 @@ async function main(): Promise<void> {
   let packets = 0;
   // Alternate the two so that machine noise hits both alike; one warm-up round first.
   for (let s = -1; s < samples; s++) {
-    const a = await runOurs(file);
+    const a = await runOurs(file, headBytes);
     const b = await runPcapParser(file);
     if (a.packets !== b.packets) throw new Error(`packet counts differ: ours ${a.packets}, pcap-parser ${b.packets}`);
     if (a.checksum !== b.checksum && !checksumNoted) process.stderr.write(`note: 5-tuple checksums differ (ours ${a.checksum}, pcap-parser ${b.checksum}): the file has frames pcap-parser's simple extraction reads differently\n`);
@@ -131,12 +133,12 @@ async function main(): Promise<void> {
   }
   const ratios = ours.map((v, i) => v / theirs[i]!);
   const path = writeBenchResult('trace-decode', [
-    { name: 'decode.pps', unit: 'packets/s', direction: 'higher', samples: ours, params: { reader: 'pktbench' } },
+    { name: 'decode.pps', unit: 'packets/s', direction: 'higher', samples: ours, params: { reader: 'pktbench', headBytes } },
     { name: 'decode.pps', unit: 'packets/s', direction: 'higher', samples: theirs, params: { reader: 'pcap-parser' } },
     { name: 'decode.ratio', unit: 'x', direction: 'higher', samples: ratios, params: { versus: 'pcap-parser' } },
     // Packets per CPU-second: what one thread does when it gets a whole core (the shared machine's
     // load inflates wall time for both sides).
-    { name: 'decode.pps_cpu', unit: 'packets/cpu-s', direction: 'higher', samples: oursCpu, params: { reader: 'pktbench' } },
+    { name: 'decode.pps_cpu', unit: 'packets/cpu-s', direction: 'higher', samples: oursCpu, params: { reader: 'pktbench', headBytes } },
     { name: 'decode.pps_cpu', unit: 'packets/cpu-s', direction: 'higher', samples: theirsCpu, params: { reader: 'pcap-parser' } },
   ], { file, packets });
   const mpps = (v: number): string => (v / 1e6).toFixed(2);

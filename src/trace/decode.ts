@@ -104,6 +104,10 @@ export function decodeFrame(bytes: Uint8Array, offset: number, caplen: number, l
 }
 
 function decodeLink(bytes: Uint8Array, offset: number, end: number, linkType: number, batch: PacketBatch, slot: number, depth: number): number {
+  // The common case first: untagged Ethernet carrying IPv4.
+  if (linkType === LinkType.ETHERNET && end - offset >= 14 && bytes[offset + 12] === 0x08 && bytes[offset + 13] === 0x00) {
+    return decodeIPv4(bytes, offset + 14, end, batch, slot, 0);
+  }
   let flags = 0;
   switch (linkType) {
     case LinkType.ETHERNET:
@@ -423,12 +427,23 @@ function decodeIpnet(b: Uint8Array, o: number, end: number, batch: PacketBatch, 
   return 0;
 }
 
+/** A DataView over the batch's head bytes, rebuilt only when the batch changes. */
+let headOf: Uint8Array | null = null;
+let headView: DataView = new DataView(new ArrayBuffer(0));
+
+/** Copies the first headBytes of the IP header onwards into the slot's head, 4 bytes at a time. */
 function copyHead(b: Uint8Array, o: number, end: number, batch: PacketBatch, slot: number): void {
   const n = Math.min(batch.headBytes, end - o);
   if (n <= 0) return;
-  const base = slot * batch.headBytes;
   const head = batch.head;
-  for (let i = 0; i < n; i++) head[base + i] = b[o + i]!;
+  if (head !== headOf) {
+    headOf = head;
+    headView = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  }
+  const base = slot * batch.headBytes;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) headView.setUint32(base + i, dv.getUint32(o + i));
+  for (; i < n; i++) head[base + i] = b[o + i]!;
   batch.headLen[slot] = n;
 }
 
