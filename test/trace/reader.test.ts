@@ -212,6 +212,15 @@ describe('streaming reader', () => {
     expect(reader.warnings.some((w) => w.includes('gzip data is corrupt or cut short'))).toBe(true);
   });
 
+  it('knows a pcapng file before the first read', async () => {
+    const path = join(tmp, 'x.pcapng');
+    writeFileSync(path, Uint8Array.from([...shb(), ...idb(1), ...epb(0, 0, 1, ETH_SYN)]));
+    const reader = await openTrace(path);
+    expect(reader.info.format).toBe('pcapng');
+    expect(await streamRows(reader)).toEqual([SYN_ROW(1, '0.000001000')]);
+    expect(reader.info).toEqual({ path, format: 'pcapng', compressed: false, linkTypes: [1] });
+  });
+
   it('refuses a missing file, a directory and an empty file with InputError', async () => {
     await expect(openTrace(join(tmp, 'nope.pcap'))).rejects.toThrow(`${join(tmp, 'nope.pcap')}: no such file`);
     await expect(openTrace(tmp)).rejects.toBeInstanceOf(InputError);
