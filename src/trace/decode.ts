@@ -106,7 +106,7 @@ export function decodeFrame(bytes: Uint8Array, offset: number, caplen: number, l
 function decodeLink(bytes: Uint8Array, offset: number, end: number, linkType: number, batch: PacketBatch, slot: number, depth: number): number {
   // The common case first: untagged Ethernet carrying IPv4.
   if (linkType === LinkType.ETHERNET && end - offset >= 14 && bytes[offset + 12] === 0x08 && bytes[offset + 13] === 0x00) {
-    return decodeIPv4(bytes, offset + 14, end, batch, slot, 0);
+    return decodeIPv4(bytes, offset + 14, end, batch, slot);
   }
   let flags = 0;
   switch (linkType) {
@@ -117,10 +117,10 @@ function decodeLink(bytes: Uint8Array, offset: number, end: number, linkType: nu
       flags = decodeRawIp(bytes, offset, end, batch, slot);
       break;
     case LinkType.IPV4:
-      flags = decodeIPv4(bytes, offset, end, batch, slot, 0);
+      flags = decodeIPv4(bytes, offset, end, batch, slot);
       break;
     case LinkType.IPV6:
-      flags = decodeIPv6(bytes, offset, end, batch, slot, 0);
+      flags = decodeIPv6(bytes, offset, end, batch, slot);
       break;
     case LinkType.NULL:
       flags = decodeNull(bytes, offset, end, batch, slot, false);
@@ -161,7 +161,7 @@ function decodeLink(bytes: Uint8Array, offset: number, end: number, linkType: nu
       // else a bare IPv4 datagram (what tshark assumes).
       flags = end - offset >= 3 && bytes[offset] === 0xaa && bytes[offset + 1] === 0xaa && bytes[offset + 2] === 0x03
         ? decodeLlc(bytes, offset, end, batch, slot, 0)
-        : decodeIPv4(bytes, offset, end, batch, slot, 0);
+        : decodeIPv4(bytes, offset, end, batch, slot);
       break;
     case LinkType.ARCNET_LINUX:
       flags = decodeArcnet(bytes, offset, end, batch, slot);
@@ -184,8 +184,8 @@ function decodeLink(bytes: Uint8Array, offset: number, end: number, linkType: nu
 function decodeRawIp(b: Uint8Array, o: number, end: number, batch: PacketBatch, slot: number): number {
   if (o >= end) return PacketFlag.TRUNCATED;
   const version = b[o]! >> 4;
-  if (version === 4) return decodeIPv4(b, o, end, batch, slot, 0);
-  if (version === 6) return decodeIPv6(b, o, end, batch, slot, 0);
+  if (version === 4) return decodeIPv4(b, o, end, batch, slot);
+  if (version === 6) return decodeIPv6(b, o, end, batch, slot);
   return PacketFlag.MALFORMED;
 }
 
@@ -208,7 +208,7 @@ function decodeLlc(b: Uint8Array, o: number, end: number, batch: PacketBatch, sl
     }
     return 0;
   }
-  if (dsap === 0x06 && ssap === 0x06) return decodeIPv4(b, o + 3, end, batch, slot, 0);
+  if (dsap === 0x06 && ssap === 0x06) return decodeIPv4(b, o + 3, end, batch, slot);
   return 0;
 }
 
@@ -217,9 +217,9 @@ function decodeEtherType(b: Uint8Array, o: number, end: number, type: number, ba
   for (let guard = 0; guard < MAX_CHAIN; guard++) {
     switch (type) {
       case ETH_IPV4:
-        return decodeIPv4(b, o, end, batch, slot, 0);
+        return decodeIPv4(b, o, end, batch, slot);
       case ETH_IPV6:
-        return decodeIPv6(b, o, end, batch, slot, 0);
+        return decodeIPv6(b, o, end, batch, slot);
       case ETH_VLAN: case ETH_QINQ_OLD: case ETH_8021AD: {
         if (end - o < 4) return PacketFlag.TRUNCATED;
         const n = batch.vlanCount[slot]!;
@@ -257,8 +257,8 @@ function decodeEtherType(b: Uint8Array, o: number, end: number, type: number, ba
         const nextProtocol = b[o + 3]!;
         if (length < 8) return PacketFlag.MALFORMED;
         o += length;
-        if (nextProtocol === 1) return decodeIPv4(b, o, end, batch, slot, 0);
-        if (nextProtocol === 2) return decodeIPv6(b, o, end, batch, slot, 0);
+        if (nextProtocol === 1) return decodeIPv4(b, o, end, batch, slot);
+        if (nextProtocol === 2) return decodeIPv6(b, o, end, batch, slot);
         if (nextProtocol === 3) return decodeEthernet(b, o, end, batch, slot);
         if (nextProtocol === 5) return decodeMpls(b, o, end, batch, slot);
         return 0;
@@ -303,8 +303,8 @@ function decodeMpls(b: Uint8Array, o: number, end: number, batch: PacketBatch, s
     if (bottom) {
       if (o >= end) return PacketFlag.TRUNCATED;
       const nibble = b[o]! >> 4;
-      if (nibble === 4) return decodeIPv4(b, o, end, batch, slot, 0);
-      if (nibble === 6) return decodeIPv6(b, o, end, batch, slot, 0);
+      if (nibble === 4) return decodeIPv4(b, o, end, batch, slot);
+      if (nibble === 6) return decodeIPv6(b, o, end, batch, slot);
       return 0;
     }
   }
@@ -324,8 +324,8 @@ function decodePpp(b: Uint8Array, o: number, end: number, batch: PacketBatch, sl
     protocol = (b[o]! << 8) | b[o + 1]!;
     o += 2;
   }
-  if (protocol === 0x21) return decodeIPv4(b, o, end, batch, slot, 0);
-  if (protocol === 0x57) return decodeIPv6(b, o, end, batch, slot, 0);
+  if (protocol === 0x21) return decodeIPv4(b, o, end, batch, slot);
+  if (protocol === 0x57) return decodeIPv6(b, o, end, batch, slot);
   if (protocol === 0x281 || protocol === 0x283) return decodeMpls(b, o, end, batch, slot);
   return 0;
 }
@@ -342,8 +342,8 @@ function decodeNull(b: Uint8Array, o: number, end: number, batch: PacketBatch, s
     : (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
   if (!bigEndian && (family & 0xffff0000) !== 0) family = ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
   o += 4;
-  if (family === 2) return decodeIPv4(b, o, end, batch, slot, 0);
-  if (family === 10 || family === 24 || family === 28 || family === 30) return decodeIPv6(b, o, end, batch, slot, 0);
+  if (family === 2) return decodeIPv4(b, o, end, batch, slot);
+  if (family === 10 || family === 24 || family === 28 || family === 30) return decodeIPv6(b, o, end, batch, slot);
   return 0;
 }
 
@@ -363,8 +363,8 @@ function decodeFrameRelay(b: Uint8Array, o: number, end: number, batch: PacketBa
   if (o < end && b[o] === 0x00) o += 1; // padding before the NLPID
   if (o >= end) return PacketFlag.TRUNCATED;
   const nlpid = b[o]!;
-  if (nlpid === 0xcc) return decodeIPv4(b, o + 1, end, batch, slot, 0);
-  if (nlpid === 0x8e) return decodeIPv6(b, o + 1, end, batch, slot, 0);
+  if (nlpid === 0xcc) return decodeIPv4(b, o + 1, end, batch, slot);
+  if (nlpid === 0x8e) return decodeIPv6(b, o + 1, end, batch, slot);
   if (nlpid === 0x80) {
     if (end - o < 6) return PacketFlag.TRUNCATED;
     if (b[o + 1] === 0 && b[o + 2] === 0 && b[o + 3] === 0) return decodeEtherType(b, o + 6, end, (b[o + 4]! << 8) | b[o + 5]!, batch, slot, 1);
@@ -392,8 +392,8 @@ function decodeNflog(b: Uint8Array, o: number, end: number, batch: PacketBatch, 
     if (len < 4) return PacketFlag.MALFORMED;
     if ((type & 0x7fff) === 9) {
       const payloadEnd = Math.min(end, p + len);
-      if (family === 2) return decodeIPv4(b, p + 4, payloadEnd, batch, slot, 0);
-      if (family === 10) return decodeIPv6(b, p + 4, payloadEnd, batch, slot, 0);
+      if (family === 2) return decodeIPv4(b, p + 4, payloadEnd, batch, slot);
+      if (family === 10) return decodeIPv6(b, p + 4, payloadEnd, batch, slot);
       return 0;
     }
     p += (len + 3) & ~3;
@@ -410,20 +410,20 @@ function decodeArcnet(b: Uint8Array, o: number, end: number, batch: PacketBatch,
   if (end - o < 5) return PacketFlag.TRUNCATED;
   const protocol = b[o + 4]!;
   let p = o + 5;
-  if (protocol === 0xf0) return decodeIPv4(b, p, end, batch, slot, 0);
+  if (protocol === 0xf0) return decodeIPv4(b, p, end, batch, slot);
   if (protocol !== 0xd4 && protocol !== 0xc4) return 0;
   if (end - p < 3) return PacketFlag.TRUNCATED;
   if (b[p] === 0xff) p += 4;
   p += 3;
-  return protocol === 0xd4 ? decodeIPv4(b, p, end, batch, slot, 0) : decodeIPv6(b, p, end, batch, slot, 0);
+  return protocol === 0xd4 ? decodeIPv4(b, p, end, batch, slot) : decodeIPv6(b, p, end, batch, slot);
 }
 
 /** Solaris IPNET: version(1) family(1) htype(2) pktlen(4) ifindex(4) grifindex(4) zsrc(4) zdst(4). */
 function decodeIpnet(b: Uint8Array, o: number, end: number, batch: PacketBatch, slot: number): number {
   if (end - o < 24) return PacketFlag.TRUNCATED;
   const family = b[o + 1]!;
-  if (family === 2) return decodeIPv4(b, o + 24, end, batch, slot, 0);
-  if (family === 26) return decodeIPv6(b, o + 24, end, batch, slot, 0);
+  if (family === 2) return decodeIPv4(b, o + 24, end, batch, slot);
+  if (family === 26) return decodeIPv6(b, o + 24, end, batch, slot);
   return 0;
 }
 
@@ -455,7 +455,7 @@ const IP_CUT = PacketFlag.IP_PARTIAL | PacketFlag.TRUNCATED;
  * and header length, total length (0 = TSO/BIG TCP: use what was captured), then the fields in
  * header order, so a cut header still yields the fields before the cut.
  */
-function decodeIPv4(b: Uint8Array, o: number, end: number, batch: PacketBatch, slot: number, _depth: number): number {
+function decodeIPv4(b: Uint8Array, o: number, end: number, batch: PacketBatch, slot: number): number {
   batch.l3[slot] = 4;
   const avail = end - o;
   if (avail < 1) return IP_CUT;
@@ -518,7 +518,7 @@ function hasJumboOption(b: Uint8Array, p: number, end: number): boolean {
  * options); net/ipv6/ip6_input.c ipv6_rcv, net/ipv6/exthdrs.c. A version other than 6 is no
  * IPv6 layer at all for tshark (unlike IPv4).
  */
-function decodeIPv6(b: Uint8Array, o: number, end: number, batch: PacketBatch, slot: number, _depth: number): number {
+function decodeIPv6(b: Uint8Array, o: number, end: number, batch: PacketBatch, slot: number): number {
   const avail = end - o;
   if (avail < 1) return PacketFlag.TRUNCATED;
   if (b[o]! >> 4 !== 6) return PacketFlag.MALFORMED;
