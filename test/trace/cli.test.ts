@@ -1,13 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/shared.js';
 
 const main = resolve(repoRoot, 'dist/src/cli/main.js');
 const fixtures = resolve(repoRoot, 'fixtures/trace');
 const tmp = mkdtempSync(join(tmpdir(), 'pktbench-trace-cli-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function run(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
