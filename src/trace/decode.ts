@@ -20,14 +20,17 @@ export const LinkType = {
   PPP_HDLC: 50,
   RAW: 101,
   C_HDLC: 104,
+  ATM_CLIP: 106,
   FRELAY: 107,
   LOOP: 108,
   LINUX_SLL: 113,
+  ARCNET_LINUX: 129,
   IPNET: 226,
   IPV4: 228,
   IPV6: 229,
   NFLOG: 239,
   IPOIB: 242,
+  PKTAP: 258,
   LINUX_SLL2: 276,
 } as const;
 
@@ -38,7 +41,7 @@ export function isDecodedLinkType(linkType: number): boolean {
     case LinkType.RAW_BSDOS: case LinkType.PPP_HDLC: case LinkType.RAW: case LinkType.C_HDLC:
     case LinkType.FRELAY: case LinkType.LOOP: case LinkType.LINUX_SLL: case LinkType.IPNET:
     case LinkType.IPV4: case LinkType.IPV6: case LinkType.NFLOG: case LinkType.IPOIB:
-    case LinkType.LINUX_SLL2:
+    case LinkType.LINUX_SLL2: case LinkType.ATM_CLIP: case LinkType.ARCNET_LINUX: case LinkType.PKTAP:
       return true;
     default:
       return false;
@@ -80,11 +83,31 @@ const ETH_ARISTA = 0xd28b;
 const MAX_CHAIN = 16;
 
 /**
+ * A DataView over the bytes being decoded, for 16/32-bit fields (one load instead of two or
+ * four). Rebuilt only when the caller passes a different buffer (a reader reuses one window).
+ */
+let viewBytes: Uint8Array | null = null;
+let dv: DataView = new DataView(new ArrayBuffer(0));
+
+/**
  * Decodes one frame of `caplen` bytes at `offset` of `bytes` into slot `slot` (which the caller
  * has reset). Returns the flags written.
  */
 export function decodeFrame(bytes: Uint8Array, offset: number, caplen: number, linkType: number, batch: PacketBatch, slot: number): number {
-  const end = offset + caplen;
+  if (bytes !== viewBytes) {
+    viewBytes = bytes;
+    dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  const flags = decodeLink(bytes, offset, offset + caplen, linkType, batch, slot, 0);
+  batch.flags[slot] = flags;
+  return flags;
+}
+
+function decodeLink(bytes: Uint8Array, offset: number, end: number, linkType: number, batch: PacketBatch, slot: number, depth: number): number {
+  // The common case first: untagged Ethernet carrying IPv4.
+  if (linkType === LinkType.ETHERNET && end - offset >= 14 && bytes[offset + 12] === 0x08 && bytes[offset + 13] === 0x00) {
+    return decodeIPv4(bytes, offset + 14, end, batch, slot);
+  }
   let flags = 0;
   switch (linkType) {
     case LinkType.ETHERNET:
@@ -94,10 +117,10 @@ export function decodeFrame(bytes: Uint8Array, offset: number, caplen: number, l
       flags = decodeRawIp(bytes, offset, end, batch, slot);
       break;
     case LinkType.IPV4:
-      flags = decodeIPv4(bytes, offset, end, batch, slot, 0);
+      flags = decodeIPv4(bytes, offset, end, batch, slot);
       break;
     case LinkType.IPV6:
-      flags = decodeIPv6(bytes, offset, end, batch, slot, 0);
+      flags = decodeIPv6(bytes, offset, end, batch, slot);
       break;
     case LinkType.NULL:
       flags = decodeNull(bytes, offset, end, batch, slot, false);
@@ -133,18 +156,36 @@ export function decodeFrame(bytes: Uint8Array, offset: number, caplen: number, l
     case LinkType.IPNET:
       flags = decodeIpnet(bytes, offset, end, batch, slot);
       break;
+    case LinkType.ATM_CLIP:
+      // Linux ATM Classical IP: an 802.2 LLC/SNAP header (RFC 2684) when it starts with aa aa 03,
+      // else a bare IPv4 datagram (what tshark assumes).
+      flags = end - offset >= 3 && bytes[offset] === 0xaa && bytes[offset + 1] === 0xaa && bytes[offset + 2] === 0x03
+        ? decodeLlc(bytes, offset, end, batch, slot, 0)
+        : decodeIPv4(bytes, offset, end, batch, slot);
+      break;
+    case LinkType.ARCNET_LINUX:
+      flags = decodeArcnet(bytes, offset, end, batch, slot);
+      break;
+    case LinkType.PKTAP: {
+      // Apple PKTAP: header length (u32, little-endian) and the inner DLT (u32) lead the header.
+      if (end - offset < 8) return PacketFlag.TRUNCATED;
+      const headerLen = dv.getUint32(offset, true);
+      const inner = dv.getUint32(offset + 4, true);
+      if (headerLen < 8 || offset + headerLen > end) return PacketFlag.MALFORMED;
+      if (depth > 0 || inner === LinkType.PKTAP || !isDecodedLinkType(inner)) return 0;
+      return decodeLink(bytes, offset + headerLen, end, inner, batch, slot, depth + 1);
+    }
     default:
       flags = PacketFlag.LINK_NOT_DECODED;
   }
-  batch.flags[slot] = flags;
   return flags;
 }
 
 function decodeRawIp(b: Uint8Array, o: number, end: number, batch: PacketBatch, slot: number): number {
   if (o >= end) return PacketFlag.TRUNCATED;
   const version = b[o]! >> 4;
-  if (version === 4) return decodeIPv4(b, o, end, batch, slot, 0);
-  if (version === 6) return decodeIPv6(b, o, end, batch, slot, 0);
+  if (version === 4) return decodeIPv4(b, o, end, batch, slot);
+  if (version === 6) return decodeIPv6(b, o, end, batch, slot);
   return PacketFlag.MALFORMED;
 }
 
@@ -167,7 +208,7 @@ function decodeLlc(b: Uint8Array, o: number, end: number, batch: PacketBatch, sl
     }
     return 0;
   }
-  if (dsap === 0x06 && ssap === 0x06) return decodeIPv4(b, o + 3, end, batch, slot, 0);
+  if (dsap === 0x06 && ssap === 0x06) return decodeIPv4(b, o + 3, end, batch, slot);
   return 0;
 }
 
@@ -176,9 +217,9 @@ function decodeEtherType(b: Uint8Array, o: number, end: number, type: number, ba
   for (let guard = 0; guard < MAX_CHAIN; guard++) {
     switch (type) {
       case ETH_IPV4:
-        return decodeIPv4(b, o, end, batch, slot, 0);
+        return decodeIPv4(b, o, end, batch, slot);
       case ETH_IPV6:
-        return decodeIPv6(b, o, end, batch, slot, 0);
+        return decodeIPv6(b, o, end, batch, slot);
       case ETH_VLAN: case ETH_QINQ_OLD: case ETH_8021AD: {
         if (end - o < 4) return PacketFlag.TRUNCATED;
         const n = batch.vlanCount[slot]!;
@@ -216,8 +257,8 @@ function decodeEtherType(b: Uint8Array, o: number, end: number, type: number, ba
         const nextProtocol = b[o + 3]!;
         if (length < 8) return PacketFlag.MALFORMED;
         o += length;
-        if (nextProtocol === 1) return decodeIPv4(b, o, end, batch, slot, 0);
-        if (nextProtocol === 2) return decodeIPv6(b, o, end, batch, slot, 0);
+        if (nextProtocol === 1) return decodeIPv4(b, o, end, batch, slot);
+        if (nextProtocol === 2) return decodeIPv6(b, o, end, batch, slot);
         if (nextProtocol === 3) return decodeEthernet(b, o, end, batch, slot);
         if (nextProtocol === 5) return decodeMpls(b, o, end, batch, slot);
         return 0;
@@ -262,8 +303,8 @@ function decodeMpls(b: Uint8Array, o: number, end: number, batch: PacketBatch, s
     if (bottom) {
       if (o >= end) return PacketFlag.TRUNCATED;
       const nibble = b[o]! >> 4;
-      if (nibble === 4) return decodeIPv4(b, o, end, batch, slot, 0);
-      if (nibble === 6) return decodeIPv6(b, o, end, batch, slot, 0);
+      if (nibble === 4) return decodeIPv4(b, o, end, batch, slot);
+      if (nibble === 6) return decodeIPv6(b, o, end, batch, slot);
       return 0;
     }
   }
@@ -283,8 +324,8 @@ function decodePpp(b: Uint8Array, o: number, end: number, batch: PacketBatch, sl
     protocol = (b[o]! << 8) | b[o + 1]!;
     o += 2;
   }
-  if (protocol === 0x21) return decodeIPv4(b, o, end, batch, slot, 0);
-  if (protocol === 0x57) return decodeIPv6(b, o, end, batch, slot, 0);
+  if (protocol === 0x21) return decodeIPv4(b, o, end, batch, slot);
+  if (protocol === 0x57) return decodeIPv6(b, o, end, batch, slot);
   if (protocol === 0x281 || protocol === 0x283) return decodeMpls(b, o, end, batch, slot);
   return 0;
 }
@@ -301,8 +342,8 @@ function decodeNull(b: Uint8Array, o: number, end: number, batch: PacketBatch, s
     : (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
   if (!bigEndian && (family & 0xffff0000) !== 0) family = ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
   o += 4;
-  if (family === 2) return decodeIPv4(b, o, end, batch, slot, 0);
-  if (family === 10 || family === 24 || family === 28 || family === 30) return decodeIPv6(b, o, end, batch, slot, 0);
+  if (family === 2) return decodeIPv4(b, o, end, batch, slot);
+  if (family === 10 || family === 24 || family === 28 || family === 30) return decodeIPv6(b, o, end, batch, slot);
   return 0;
 }
 
@@ -322,8 +363,8 @@ function decodeFrameRelay(b: Uint8Array, o: number, end: number, batch: PacketBa
   if (o < end && b[o] === 0x00) o += 1; // padding before the NLPID
   if (o >= end) return PacketFlag.TRUNCATED;
   const nlpid = b[o]!;
-  if (nlpid === 0xcc) return decodeIPv4(b, o + 1, end, batch, slot, 0);
-  if (nlpid === 0x8e) return decodeIPv6(b, o + 1, end, batch, slot, 0);
+  if (nlpid === 0xcc) return decodeIPv4(b, o + 1, end, batch, slot);
+  if (nlpid === 0x8e) return decodeIPv6(b, o + 1, end, batch, slot);
   if (nlpid === 0x80) {
     if (end - o < 6) return PacketFlag.TRUNCATED;
     if (b[o + 1] === 0 && b[o + 2] === 0 && b[o + 3] === 0) return decodeEtherType(b, o + 6, end, (b[o + 4]! << 8) | b[o + 5]!, batch, slot, 1);
@@ -351,8 +392,8 @@ function decodeNflog(b: Uint8Array, o: number, end: number, batch: PacketBatch, 
     if (len < 4) return PacketFlag.MALFORMED;
     if ((type & 0x7fff) === 9) {
       const payloadEnd = Math.min(end, p + len);
-      if (family === 2) return decodeIPv4(b, p + 4, payloadEnd, batch, slot, 0);
-      if (family === 10) return decodeIPv6(b, p + 4, payloadEnd, batch, slot, 0);
+      if (family === 2) return decodeIPv4(b, p + 4, payloadEnd, batch, slot);
+      if (family === 10) return decodeIPv6(b, p + 4, payloadEnd, batch, slot);
       return 0;
     }
     p += (len + 3) & ~3;
@@ -360,21 +401,49 @@ function decodeNflog(b: Uint8Array, o: number, end: number, batch: PacketBatch, 
   return 0;
 }
 
+/**
+ * Linux ARCNET: source(1) destination(1) offset(2) protocol(1); RFC 1201 protocols (IP 0xd4,
+ * ARP 0xd5, IPv6 0xc4 per RFC 2497) add split flag(1) sequence(2), and 4 more bytes for an
+ * exception packet (split flag 0xff); RFC 1051 IP is 0xf0.
+ */
+function decodeArcnet(b: Uint8Array, o: number, end: number, batch: PacketBatch, slot: number): number {
+  if (end - o < 5) return PacketFlag.TRUNCATED;
+  const protocol = b[o + 4]!;
+  let p = o + 5;
+  if (protocol === 0xf0) return decodeIPv4(b, p, end, batch, slot);
+  if (protocol !== 0xd4 && protocol !== 0xc4) return 0;
+  if (end - p < 3) return PacketFlag.TRUNCATED;
+  if (b[p] === 0xff) p += 4;
+  p += 3;
+  return protocol === 0xd4 ? decodeIPv4(b, p, end, batch, slot) : decodeIPv6(b, p, end, batch, slot);
+}
+
 /** Solaris IPNET: version(1) family(1) htype(2) pktlen(4) ifindex(4) grifindex(4) zsrc(4) zdst(4). */
 function decodeIpnet(b: Uint8Array, o: number, end: number, batch: PacketBatch, slot: number): number {
   if (end - o < 24) return PacketFlag.TRUNCATED;
   const family = b[o + 1]!;
-  if (family === 2) return decodeIPv4(b, o + 24, end, batch, slot, 0);
-  if (family === 26) return decodeIPv6(b, o + 24, end, batch, slot, 0);
+  if (family === 2) return decodeIPv4(b, o + 24, end, batch, slot);
+  if (family === 26) return decodeIPv6(b, o + 24, end, batch, slot);
   return 0;
 }
 
+/** A DataView over the batch's head bytes, rebuilt only when the batch changes. */
+let headOf: Uint8Array | null = null;
+let headView: DataView = new DataView(new ArrayBuffer(0));
+
+/** Copies the first headBytes of the IP header onwards into the slot's head, 4 bytes at a time. */
 function copyHead(b: Uint8Array, o: number, end: number, batch: PacketBatch, slot: number): void {
   const n = Math.min(batch.headBytes, end - o);
   if (n <= 0) return;
-  const base = slot * batch.headBytes;
   const head = batch.head;
-  for (let i = 0; i < n; i++) head[base + i] = b[o + i]!;
+  if (head !== headOf) {
+    headOf = head;
+    headView = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  }
+  const base = slot * batch.headBytes;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) headView.setUint32(base + i, dv.getUint32(o + i));
+  for (; i < n; i++) head[base + i] = b[o + i]!;
   batch.headLen[slot] = n;
 }
 
@@ -386,7 +455,7 @@ const IP_CUT = PacketFlag.IP_PARTIAL | PacketFlag.TRUNCATED;
  * and header length, total length (0 = TSO/BIG TCP: use what was captured), then the fields in
  * header order, so a cut header still yields the fields before the cut.
  */
-function decodeIPv4(b: Uint8Array, o: number, end: number, batch: PacketBatch, slot: number, _depth: number): number {
+function decodeIPv4(b: Uint8Array, o: number, end: number, batch: PacketBatch, slot: number): number {
   batch.l3[slot] = 4;
   const avail = end - o;
   if (avail < 1) return IP_CUT;
@@ -415,10 +484,10 @@ function decodeIPv4(b: Uint8Array, o: number, end: number, batch: PacketBatch, s
   flags |= PacketFlag.IP_HAS_PROTO;
   const w = slot * 4;
   if (avail < 16) return flags | IP_CUT;
-  batch.src[w] = ((b[o + 12]! << 24) | (b[o + 13]! << 16) | (b[o + 14]! << 8) | b[o + 15]!) >>> 0;
+  batch.src[w] = dv.getUint32(o + 12);
   flags |= PacketFlag.IP_HAS_SRC;
   if (avail < 20) return flags | IP_CUT;
-  batch.dst[w] = ((b[o + 16]! << 24) | (b[o + 17]! << 16) | (b[o + 18]! << 8) | b[o + 19]!) >>> 0;
+  batch.dst[w] = dv.getUint32(o + 16);
   flags |= IP_ALL;
   if (fragOffset !== 0) return flags;
   if (avail < ihl) return flags | PacketFlag.TRUNCATED;
@@ -449,7 +518,7 @@ function hasJumboOption(b: Uint8Array, p: number, end: number): boolean {
  * options); net/ipv6/ip6_input.c ipv6_rcv, net/ipv6/exthdrs.c. A version other than 6 is no
  * IPv6 layer at all for tshark (unlike IPv4).
  */
-function decodeIPv6(b: Uint8Array, o: number, end: number, batch: PacketBatch, slot: number, _depth: number): number {
+function decodeIPv6(b: Uint8Array, o: number, end: number, batch: PacketBatch, slot: number): number {
   const avail = end - o;
   if (avail < 1) return PacketFlag.TRUNCATED;
   if (b[o]! >> 4 !== 6) return PacketFlag.MALFORMED;
@@ -468,13 +537,13 @@ function decodeIPv6(b: Uint8Array, o: number, end: number, batch: PacketBatch, s
   if (avail < 24) return flags | IP_CUT;
   for (let k = 0; k < 4; k++) {
     const s = o + 8 + k * 4;
-    batch.src[w + k] = ((b[s]! << 24) | (b[s + 1]! << 16) | (b[s + 2]! << 8) | b[s + 3]!) >>> 0;
+    batch.src[w + k] = dv.getUint32(s);
   }
   flags |= PacketFlag.IP_HAS_SRC;
   if (avail < 40) return flags | IP_CUT;
   for (let k = 0; k < 4; k++) {
     const d = o + 24 + k * 4;
-    batch.dst[w + k] = ((b[d]! << 24) | (b[d + 1]! << 16) | (b[d + 2]! << 8) | b[d + 3]!) >>> 0;
+    batch.dst[w + k] = dv.getUint32(d);
   }
   flags |= PacketFlag.IP_HAS_DST;
   let p = o + 40;
@@ -527,13 +596,13 @@ function decodeTransport(b: Uint8Array, o: number, end: number, proto: number, b
   switch (proto) {
     case 6: {
       if (avail < 4) return PacketFlag.TRUNCATED;
-      batch.sport[slot] = (b[o]! << 8) | b[o + 1]!;
-      batch.dport[slot] = (b[o + 2]! << 8) | b[o + 3]!;
+      batch.sport[slot] = dv.getUint16(o);
+      batch.dport[slot] = dv.getUint16(o + 2);
       if (avail < 14) return PacketFlag.PORTS | PacketFlag.TRUNCATED;
       // tshark reads seq/ack, then refuses a data offset below 5 words before adding the flags.
       if (b[o + 12]! >> 4 < 5) return PacketFlag.PORTS | PacketFlag.MALFORMED;
-      batch.tcpSeq[slot] = ((b[o + 4]! << 24) | (b[o + 5]! << 16) | (b[o + 6]! << 8) | b[o + 7]!) >>> 0;
-      batch.tcpAck[slot] = ((b[o + 8]! << 24) | (b[o + 9]! << 16) | (b[o + 10]! << 8) | b[o + 11]!) >>> 0;
+      batch.tcpSeq[slot] = dv.getUint32(o + 4);
+      batch.tcpAck[slot] = dv.getUint32(o + 8);
       batch.tcpFlags[slot] = ((b[o + 12]! & 0x0f) << 8) | b[o + 13]!;
       if (avail < 16) return PacketFlag.PORTS | PacketFlag.TCP | PacketFlag.TRUNCATED;
       batch.tcpWindow[slot] = (b[o + 14]! << 8) | b[o + 15]!;
@@ -541,8 +610,8 @@ function decodeTransport(b: Uint8Array, o: number, end: number, proto: number, b
     }
     case 17: case 132: case 136: {
       if (avail < 4) return PacketFlag.TRUNCATED;
-      batch.sport[slot] = (b[o]! << 8) | b[o + 1]!;
-      batch.dport[slot] = (b[o + 2]! << 8) | b[o + 3]!;
+      batch.sport[slot] = dv.getUint16(o);
+      batch.dport[slot] = dv.getUint16(o + 2);
       return PacketFlag.PORTS;
     }
     case 1: case 58: {

@@ -129,6 +129,8 @@ export function clearBatch(batch: PacketBatch): void {
 export class TraceParser {
   /** The window: bytes [start, end) are unread; `base` is the input offset of window[0]. */
   readonly window: Uint8Array;
+  /** The same bytes as `window`: one DataView load per header field beats four byte loads. */
+  private readonly view: DataView;
   start = 0;
   end = 0;
   base = 0;
@@ -160,6 +162,7 @@ export class TraceParser {
       this.end = window.length;
       this.eof = true;
     }
+    this.view = new DataView(this.window.buffer, this.window.byteOffset, this.window.byteLength);
   }
 
   /** Input offset of window position p (for messages). */
@@ -267,59 +270,65 @@ export class TraceParser {
     const hdr = this.pcapRecordHeader;
     const scale = this.pcapSubsecondScale;
     const linkType = this.linkTypes[0]!;
-    const big = this.bigEndian;
+    const little = !this.bigEndian;
+    const view = this.view;
+    // The record fields' arrays, loaded once (the decoder call in between would force reloads).
+    const tsSec = batch.tsSec, tsNsec = batch.tsNsec, caplens = batch.caplen, wireLens = batch.wireLen;
+    const linkTypes = batch.linkType, ifIndex = batch.ifIndex, frameNo = batch.frameNo;
     let slot = batch.count;
+    let start = this.start;
+    const end = this.end;
     const capacity = batch.capacity;
     while (slot < capacity) {
-      const p = this.start;
-      const avail = this.end - p;
+      const p = start;
+      const avail = end - p;
       if (avail < hdr) {
+        this.start = start;
         batch.count = slot;
         return avail === 0 && this.eof ? this.finish() : this.needMore('pcap record header');
       }
-      const sec = big ? u32be(b, p) : u32le(b, p);
-      const sub = big ? u32be(b, p + 4) : u32le(b, p + 4);
-      const caplen = big ? u32be(b, p + 8) : u32le(b, p + 8);
-      const wireLen = big ? u32be(b, p + 12) : u32le(b, p + 12);
+      const sec = view.getUint32(p, little);
+      const sub = view.getUint32(p + 4, little);
+      const caplen = view.getUint32(p + 8, little);
+      const wireLen = view.getUint32(p + 12, little);
       if (caplen > MAX_RECORD_BYTES) {
+        this.start = start;
         batch.count = slot;
         this.fail(p + 8, `record ${this.packets + 1} claims ${caplen} captured bytes (more than ${MAX_RECORD_BYTES}; snaplen is ${this.pcapSnaplen}): corrupt record header`);
       }
       let decodeLen = caplen;
       if (avail < hdr + caplen) {
-        if (!this.windowFull() && !this.eof) {
-          batch.count = slot;
-          return ParseStatus.NEED_MORE;
-        }
-        if (this.eof) {
-          batch.count = slot;
-          return this.needMore('pcap record');
-        }
+        this.start = start;
+        batch.count = slot;
+        if (this.eof) return this.needMore('pcap record');
+        if (!this.windowFull()) return ParseStatus.NEED_MORE;
         decodeLen = avail - hdr; // oversized: decode what fits, skip the rest
       }
-      batch.tsSec[slot] = sec;
-      batch.tsNsec[slot] = sub * scale;
-      if (sub * scale >= 1e9) {
+      const ns = sub * scale;
+      if (ns < 1e9) {
+        tsSec[slot] = sec;
+        tsNsec[slot] = ns;
+      } else {
         // Out-of-range sub-second field (fuzzed files): carry whole seconds over.
-        const ns = sub * scale;
-        batch.tsSec[slot] = sec + Math.floor(ns / 1e9);
-        batch.tsNsec[slot] = ns % 1e9;
+        tsSec[slot] = sec + Math.floor(ns / 1e9);
+        tsNsec[slot] = ns % 1e9;
       }
-      batch.caplen[slot] = caplen;
-      batch.wireLen[slot] = wireLen;
-      batch.linkType[slot] = linkType;
-      batch.ifIndex[slot] = 0;
-      batch.frameNo[slot] = ++this.packets;
+      caplens[slot] = caplen;
+      wireLens[slot] = wireLen;
+      linkTypes[slot] = linkType;
+      ifIndex[slot] = 0;
+      frameNo[slot] = ++this.packets;
       decodeFrame(b, p + hdr, decodeLen, linkType, batch, slot);
       slot++;
       if (decodeLen < caplen) {
         this.skip = caplen - decodeLen;
-        this.start = this.end;
+        this.start = end;
         batch.count = slot;
         return this.needMore('pcap record');
       }
-      this.start = p + hdr + caplen;
+      start = p + hdr + caplen;
     }
+    this.start = start;
     batch.count = slot;
     return ParseStatus.BATCH_FULL;
   }

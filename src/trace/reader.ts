@@ -98,8 +98,11 @@ class StreamingTraceReader implements TraceReader {
     this.traceInfo = { path, format: 'pcap', compressed, linkTypes: parser.linkTypes };
   }
 
+  /** The format seen from the magic before parsing starts. */
+  formatHint: 'pcap' | 'pcapng' = 'pcap';
+
   get info(): TraceInfo {
-    if (this.parser.format !== null) this.traceInfo.format = this.parser.format;
+    this.traceInfo.format = this.parser.format ?? this.formatHint;
     return this.traceInfo;
   }
 
@@ -154,7 +157,10 @@ export async function openTrace(path: string, options: OpenTraceOptions = {}): P
   }
   parser.end = n;
   if (n === 0) parser.eof = true;
-  return new StreamingTraceReader(path, parser, new FileSource(fd), false);
+  const reader = new StreamingTraceReader(path, parser, new FileSource(fd), false);
+  // Know the format before the first read (a gzip stream is known after it).
+  if (n >= 4 && parser.window[0] === 0x0a && parser.window[1] === 0x0d && parser.window[2] === 0x0d && parser.window[3] === 0x0a) reader.formatHint = 'pcapng';
+  return reader;
 }
 
 export interface TraceBytesResult {

@@ -56,6 +56,17 @@ describe('link layers', () => {
     expect(decode(239, [...prefix, ...payload])).toBe(`${SYN} - 0`);
   });
 
+  it('Linux ARCNET (RFC 1051 and RFC 1201 framing), ATM CLIP, Apple PKTAP', () => {
+    expect(decode(129, [0xbe, 0x50, 0xab, 0x08, 0xf0, ...IPV4_TCP_SYN])).toBe(`${SYN} - 0`);
+    expect(decode(129, [0xbe, 0x50, 0xab, 0x08, 0xd4, 0x00, 0x00, 0x01, ...IPV4_TCP_SYN])).toBe(`${SYN} - 0`);
+    // Exception packet: protocol, split flag 0xff, 2 pad bytes, then protocol, split flag, sequence again.
+    expect(decode(129, [0xbe, 0x50, 0xab, 0x08, 0xd4, 0xff, 0xff, 0xff, 0xd4, 0x00, 0x00, 0x01, ...IPV4_TCP_SYN])).toBe(`${SYN} - 0`);
+    expect(decode(106, [0xaa, 0xaa, 0x03, 0, 0, 0, 0x86, 0xdd, ...IPV6_UDP])).toBe(`${V6} - 0`);
+    expect(decode(106, IPV4_TCP_SYN)).toBe(`${SYN} - 0`);
+    const pktapHeader = [12, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0];
+    expect(decode(258, [...pktapHeader, ...ETH_HEADER(0x0800), ...IPV4_TCP_SYN])).toBe(`${SYN} - 0`);
+  });
+
   it('other link types are LINK_NOT_DECODED, not an error', () => {
     expect(decode(127, [0, 0, 8, 0, 0, 0, 0, 0, ...IPV4_TCP_SYN])).toBe('- - - - - - - - -');
     expect(batch.flags[1]).toBe(PacketFlag.LINK_NOT_DECODED);

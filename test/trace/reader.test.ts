@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
 import { PacketBatch } from '../../src/trace/batch.js';
 import { openTrace } from '../../src/trace/reader.js';
@@ -16,6 +16,7 @@ const ETH_SYN = [...ETH_HEADER(0x0800), ...IPV4_TCP_SYN];
 const ETH_V6 = [...ETH_HEADER(0x86dd), ...IPV6_UDP];
 const V6_ROW_TAIL = '6\t2001:db8::1\tff02::fb\t17\t5353\t53\t-\t-\t0';
 const tmp = mkdtempSync(join(tmpdir(), 'pktbench-trace-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const fixtures = resolve(repoRoot, 'fixtures/trace');
 
 describe('pcap', () => {
@@ -210,6 +211,15 @@ describe('streaming reader', () => {
     expect(r.length).toBeLessThan(3000);
     expect(r[0]).toBe(SYN_ROW(1, '0.000000000'));
     expect(reader.warnings.some((w) => w.includes('gzip data is corrupt or cut short'))).toBe(true);
+  });
+
+  it('knows a pcapng file before the first read', async () => {
+    const path = join(tmp, 'x.pcapng');
+    writeFileSync(path, Uint8Array.from([...shb(), ...idb(1), ...epb(0, 0, 1, ETH_SYN)]));
+    const reader = await openTrace(path);
+    expect(reader.info.format).toBe('pcapng');
+    expect(await streamRows(reader)).toEqual([SYN_ROW(1, '0.000001000')]);
+    expect(reader.info).toEqual({ path, format: 'pcapng', compressed: false, linkTypes: [1] });
   });
 
   it('refuses a missing file, a directory and an empty file with InputError', async () => {

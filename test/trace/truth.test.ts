@@ -3,6 +3,9 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PacketBatch } from '../../src/trace/batch.js';
 import { hasShared, sharedDir } from '../support/shared.js';
+import { readFileSync } from 'node:fs';
+import { openTrace } from '../../src/trace/reader.js';
+import { rows, streamRows } from './helpers.js';
 import { compareWithTruth, type CellDiff } from './truth-compare.js';
 
 /**
@@ -58,5 +61,17 @@ describe.skipIf(!hasShared)('decoder against the tshark truth of the whole corpu
     // Every listed exception still happens (the list holds no stale entries).
     const seen = new Set(diffs.map(key));
     expect(EXCEPTIONS.filter((e) => !seen.has(key(e)))).toEqual([]);
+  });
+
+  it('the streaming reader (64 KiB window) gives the same rows as the in-memory one on every file', async () => {
+    const files = readdirSync(resolve(corpus, 'tcpdump')).filter((f) => /\.pcap(ng)?$/.test(f)).sort();
+    const differing: string[] = [];
+    for (const file of files) {
+      const path = resolve(corpus, 'tcpdump', file);
+      const memory = rows(new Uint8Array(readFileSync(path)), 64).rows.map((r) => r.tsv);
+      const streamed = await streamRows(await openTrace(path, { chunkBytes: 65536 }), 64);
+      if (JSON.stringify(memory) !== JSON.stringify(streamed)) differing.push(file);
+    }
+    expect(differing).toEqual([]);
   });
 });
