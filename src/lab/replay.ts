@@ -237,6 +237,11 @@ export async function runKernel(config: LabConfig): Promise<KernelRun> {
   const work = mkdtempSync(join(tmpdir(), 'pktbench-lab-'));
   const agents: Agent[] = [];
   let kept = false;
+  // On a signal the exit handlers stop the agents and remove the scratch folder too.
+  const releaseScratch = onCleanup(() => {
+    for (const a of agents) a.kill();
+    rmSync(work, { recursive: true, force: true });
+  });
   try {
     // Let link-up chatter (IPv6 MLD reports) finish before anything starts counting.
     await sleep(plan.ipv6 ? 150 : 20);
@@ -340,10 +345,9 @@ export async function runKernel(config: LabConfig): Promise<KernelRun> {
       durationMs: Date.now() - started,
     };
   } finally {
-    for (const a of agents) a.kill();
+    releaseScratch();
     if (!kept) topo.destroy();
     for (const r of pendingRestores.splice(0)) r();
-    rmSync(work, { recursive: true, force: true });
   }
 }
 

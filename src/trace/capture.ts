@@ -141,11 +141,7 @@ export class FrameSender {
   private readonly out = Buffer.alloc(65535 + 14);
   sent = 0;
 
-  /**
-   * `handle`: send on an open capture handle. A second libpcap handle on the same interface in
-   * the same process made the capture miss its first frame here (libpcap 1.10, kernel 6.18), so
-   * the lab's agent captures and sends on one handle.
-   */
+  /** `handle`: send on an already open capture handle (the lab's agent uses one per interface). */
   constructor(readonly iface: string, private readonly srcMac: Uint8Array, private readonly dstMac: Uint8Array, handle?: CapHandle) {
     checkInterface(iface);
     this.ownsHandle = handle === undefined;

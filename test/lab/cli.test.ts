@@ -130,3 +130,20 @@ describe('capture and send errors', () => {
     expect(readFileSync(bad, 'utf8')).toContain('not a pcap');
   });
 });
+
+describe.skipIf(labSkipReason !== undefined)(`pktbench lab on Ctrl-C ${labSkipReason ?? ''}`, () => {
+  it('removes its namespaces and exits 130', async () => {
+    const prefix = `pkbt-${randomBytes(3).toString('hex')}`;
+    const child = spawn(process.execPath, [cli, 'lab', '--scenario', resolve(repoRoot, 'fixtures/lab/stateful.yaml'), '--name', prefix], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    const list = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+    for (let i = 0; i < 300 && !list().includes(`${prefix}-rcv`); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(list()).toContain(`${prefix}-rcv`);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toContain('interrupted (SIGINT); lab namespaces removed');
+    expect(list()).not.toContain(prefix);
+  });
+});
