@@ -243,6 +243,16 @@ export async function runKernel(config: LabConfig): Promise<KernelRun> {
     rmSync(work, { recursive: true, force: true });
   });
   try {
+    // The agents (a Node start-up each, the slowest step) load while the firewall is configured.
+    const offsets = new Array<number>(trace.records.length).fill(-1);
+    for (const p of plan.planned) offsets[p.frameNo - 1] = p.ipOffset;
+    const offsetsFile = join(work, 'offsets');
+    writeFileSync(offsetsFile, offsets.join(','));
+    const tracePath = resolve(config.tracePath);
+    const inAgent = startAgent(sender, 'sender', ['s0', topo.macs.s0, topo.macs.f0, tracePath, offsetsFile, join(work, 'sender.pcap')]);
+    agents.push(inAgent);
+    const outAgent = startAgent(receiver, 'receiver', ['r0', topo.macs.r0, topo.macs.f1, tracePath, offsetsFile, join(work, 'receiver.pcap')]);
+    agents.push(outAgent);
     // Let link-up chatter (IPv6 MLD reports) finish before anything starts counting.
     await sleep(plan.ipv6 ? 150 : 20);
     for (const addr of plan.inside) topo.routeInside(addr);
@@ -291,15 +301,6 @@ export async function runKernel(config: LabConfig): Promise<KernelRun> {
     // Start from an empty table: nothing but the replay may have created entries.
     run(['ip', 'netns', 'exec', firewall, 'conntrack', '-F']);
 
-    const offsets = new Array<number>(trace.records.length).fill(-1);
-    for (const p of plan.planned) offsets[p.frameNo - 1] = p.ipOffset;
-    const offsetsFile = join(work, 'offsets');
-    writeFileSync(offsetsFile, offsets.join(','));
-    const tracePath = resolve(config.tracePath);
-    const inAgent = startAgent(sender, 'sender', ['s0', topo.macs.s0, topo.macs.f0, tracePath, offsetsFile, join(work, 'sender.pcap')]);
-    agents.push(inAgent);
-    const outAgent = startAgent(receiver, 'receiver', ['r0', topo.macs.r0, topo.macs.f1, tracePath, offsetsFile, join(work, 'receiver.pcap')]);
-    agents.push(outAgent);
     await inAgent.expect('ready');
     await outAgent.expect('ready');
     log(`replaying ${plan.planned.length} packets (${plan.skipped.length} skipped) through ${firewall}`);
