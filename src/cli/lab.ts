@@ -147,7 +147,7 @@ async function labAction(opts: LabOptions): Promise<void> {
         ipset: config.ipset,
         tc: config.tc,
         conntrack: config.conntrack ?? {},
-        insideAddresses: config.insideAddresses ?? [],
+        insideAddresses: run.insideAddresses,
         skipped: run.observation.outcome.skipped,
         settings: run.settings,
         replayDurationMs: run.durationMs,

@@ -54,6 +54,8 @@ export interface KernelRun {
   readonly kernel: string;
   readonly iptablesVariant: IptablesVariant;
   readonly namespaces: readonly string[];
+  /** Addresses placed on the sender's side (given or inferred); -i f0 / -o f1 depend on them. */
+  readonly insideAddresses: readonly string[];
   readonly kept: boolean;
   readonly replayed: number;
   readonly durationMs: number;
@@ -341,6 +343,7 @@ export async function runKernel(config: LabConfig): Promise<KernelRun> {
       kernel,
       iptablesVariant: variant,
       namespaces: [sender, firewall, receiver],
+      insideAddresses: [...plan.inside].sort(),
       kept,
       replayed: plan.planned.length,
       durationMs: Date.now() - started,
