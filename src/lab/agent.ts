@@ -12,6 +12,8 @@ import { createInterface } from 'node:readline';
 import { capture, FrameSender, parseMac } from '../trace/capture.js';
 import { readPcap } from './pcapfile.js';
 
+const QUIET_MS = 300;
+
 async function main(): Promise<void> {
   const [iface, srcMac, dstMac, tracePath, offsetsPath, capturePath] = process.argv.slice(2);
   if (!iface || !srcMac || !dstMac || !tracePath || !offsetsPath || !capturePath) throw new Error('usage: agent IFACE SRC_MAC DST_MAC TRACE OFFSETS OUT');
@@ -22,7 +24,11 @@ async function main(): Promise<void> {
   const stopped = new Promise<void>((resolve) => {
     stop = resolve;
   });
+  let lastPacket = Date.now();
   const captured = capture({
+    onPacket: () => {
+      lastPacket = Date.now();
+    },
     iface,
     output: capturePath,
     // Not our own injected frames. (The `inbound` direction filter lost the first frame of every
@@ -50,6 +56,10 @@ async function main(): Promise<void> {
       break;
     }
   }
+  // On a loaded machine the capture can trail the replay: stop only once the link has been quiet
+  // for QUIET_MS (at most 10 s), so that no forwarded frame is mistaken for a drop.
+  const deadline = Date.now() + 10_000;
+  while (Date.now() - lastPacket < QUIET_MS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   stop();
   const result = await captured;
   process.stdout.write(`done ${result.packets}\n`);

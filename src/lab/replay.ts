@@ -54,6 +54,8 @@ export interface KernelRun {
   readonly kernel: string;
   readonly iptablesVariant: IptablesVariant;
   readonly namespaces: readonly string[];
+  /** Addresses placed on the sender's side (given or inferred); -i f0 / -o f1 depend on them. */
+  readonly insideAddresses: readonly string[];
   readonly kept: boolean;
   readonly replayed: number;
   readonly durationMs: number;
@@ -237,7 +239,22 @@ export async function runKernel(config: LabConfig): Promise<KernelRun> {
   const work = mkdtempSync(join(tmpdir(), 'pktbench-lab-'));
   const agents: Agent[] = [];
   let kept = false;
+  // On a signal the exit handlers stop the agents and remove the scratch folder too.
+  const releaseScratch = onCleanup(() => {
+    for (const a of agents) a.kill();
+    rmSync(work, { recursive: true, force: true });
+  });
   try {
+    // The agents (a Node start-up each, the slowest step) load while the firewall is configured.
+    const offsets = new Array<number>(trace.records.length).fill(-1);
+    for (const p of plan.planned) offsets[p.frameNo - 1] = p.ipOffset;
+    const offsetsFile = join(work, 'offsets');
+    writeFileSync(offsetsFile, offsets.join(','));
+    const tracePath = resolve(config.tracePath);
+    const inAgent = startAgent(sender, 'sender', ['s0', topo.macs.s0, topo.macs.f0, tracePath, offsetsFile, join(work, 'sender.pcap')]);
+    agents.push(inAgent);
+    const outAgent = startAgent(receiver, 'receiver', ['r0', topo.macs.r0, topo.macs.f1, tracePath, offsetsFile, join(work, 'receiver.pcap')]);
+    agents.push(outAgent);
     // Let link-up chatter (IPv6 MLD reports) finish before anything starts counting.
     await sleep(plan.ipv6 ? 150 : 20);
     for (const addr of plan.inside) topo.routeInside(addr);
@@ -286,15 +303,6 @@ export async function runKernel(config: LabConfig): Promise<KernelRun> {
     // Start from an empty table: nothing but the replay may have created entries.
     run(['ip', 'netns', 'exec', firewall, 'conntrack', '-F']);
 
-    const offsets = new Array<number>(trace.records.length).fill(-1);
-    for (const p of plan.planned) offsets[p.frameNo - 1] = p.ipOffset;
-    const offsetsFile = join(work, 'offsets');
-    writeFileSync(offsetsFile, offsets.join(','));
-    const tracePath = resolve(config.tracePath);
-    const inAgent = startAgent(sender, 'sender', ['s0', topo.macs.s0, topo.macs.f0, tracePath, offsetsFile, join(work, 'sender.pcap')]);
-    agents.push(inAgent);
-    const outAgent = startAgent(receiver, 'receiver', ['r0', topo.macs.r0, topo.macs.f1, tracePath, offsetsFile, join(work, 'receiver.pcap')]);
-    agents.push(outAgent);
     await inAgent.expect('ready');
     await outAgent.expect('ready');
     log(`replaying ${plan.planned.length} packets (${plan.skipped.length} skipped) through ${firewall}`);
@@ -335,15 +343,15 @@ export async function runKernel(config: LabConfig): Promise<KernelRun> {
       kernel,
       iptablesVariant: variant,
       namespaces: [sender, firewall, receiver],
+      insideAddresses: [...plan.inside].sort(),
       kept,
       replayed: plan.planned.length,
       durationMs: Date.now() - started,
     };
   } finally {
-    for (const a of agents) a.kill();
+    releaseScratch();
     if (!kept) topo.destroy();
     for (const r of pendingRestores.splice(0)) r();
-    rmSync(work, { recursive: true, force: true });
   }
 }
 

@@ -69,6 +69,8 @@ export interface CaptureOptions {
   readonly snaplen?: number;
   /** Stop when this resolves (the lab's agent, Ctrl-C). */
   readonly stop?: Promise<void>;
+  /** Called for every captured frame (the lab's agent watches for the link going quiet). */
+  readonly onPacket?: () => void;
   /** Called once the capture is open (the lab waits for it before sending, and sends on it). */
   readonly onOpen?: (handle: CapHandle) => void;
 }
@@ -115,6 +117,7 @@ export function capture(options: CaptureOptions): Promise<CaptureResult> {
       if (isTruncated) truncated++;
       const now = Date.now();
       writer.write(buffer, Math.min(nbytes, buffer.length), nbytes, Math.floor(now / 1000), (now % 1000) * 1_000_000);
+      options.onPacket?.();
       if (options.count !== undefined && writer.count >= options.count) finish();
     });
     if (options.durationS !== undefined) timer = setTimeout(finish, options.durationS * 1000);
@@ -141,11 +144,7 @@ export class FrameSender {
   private readonly out = Buffer.alloc(65535 + 14);
   sent = 0;
 
-  /**
-   * `handle`: send on an open capture handle. A second libpcap handle on the same interface in
-   * the same process made the capture miss its first frame here (libpcap 1.10, kernel 6.18), so
-   * the lab's agent captures and sends on one handle.
-   */
+  /** `handle`: send on an already open capture handle (the lab's agent uses one per interface). */
   constructor(readonly iface: string, private readonly srcMac: Uint8Array, private readonly dstMac: Uint8Array, handle?: CapHandle) {
     checkInterface(iface);
     this.ownsHandle = handle === undefined;

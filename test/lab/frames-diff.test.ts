@@ -142,3 +142,23 @@ describe('diffObservations', () => {
     }]);
   });
 });
+
+describe('scenario files', () => {
+  it('name the file and line of a bad field', async () => {
+    const { loadScenario } = await import('../../src/lab/scenario.js');
+    const dir = mkdtempSync(join(tmpdir(), 'pkb-scn-'));
+    const path = join(dir, 'bad.yaml');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(path, 'description: x\nruleset: |\n  *filter\n  COMMIT\npackets:\n  - { src: 10.0.0.1, dst: 10.0.0.2, proto: tcp }\n  - { src: 10.0.0.1, dst: 10.0.0.2, proto: sctp }\n');
+    expect(() => loadScenario(path)).toThrow(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:7: packets\\.1\\.proto: `));
+    writeFileSync(path, 'description: x\npackets: [\n');
+    expect(() => loadScenario(path)).toThrow(/bad\.yaml:\d+: /);
+  });
+
+  it('expand repeat into consecutive source ports', async () => {
+    const { loadScenario } = await import('../../src/lab/scenario.js');
+    const { repoRoot } = await import('../support/shared.js');
+    const s = loadScenario(join(repoRoot, 'fixtures/lab/conntrack-max.yaml'));
+    expect(s.frames.map((f) => f.sport)).toEqual([7000, 7001, 7002, 7003, 7004, 7005, 7006, 7007]);
+  });
+});

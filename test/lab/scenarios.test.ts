@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatDifferences } from '../../src/lab/diff.js';
+import { hasCommand } from '../../src/lab/exec.js';
 import { runKernel } from '../../src/lab/replay.js';
 import { checkExpectations, loadScenario, scenarioConfig, writeScenarioTrace } from '../../src/lab/scenario.js';
 import { repoRoot } from '../support/shared.js';
@@ -26,7 +27,8 @@ describe.skipIf(labSkipReason !== undefined)(`kernel lab scenarios ${labSkipReas
     // Every scenario on nf_tables (the default); the stateful and NAT ones also on ip_tables (legacy), the
     // code the rules model mirrors. Each run takes ~2 s on the shared machine.
     for (const variant of file === 'stateful.yaml' || file === 'nat.yaml' ? (['nft', 'legacy'] as const) : (['nft'] as const)) {
-      it(`${file} (${variant}): the kernel does what the scenario computed by hand`, async () => {
+      const missing = variant === 'legacy' && !hasCommand('iptables-legacy-restore') ? ' (skipped: iptables-legacy-restore is not installed)' : '';
+      it.skipIf(missing !== '')(`${file} (${variant}): the kernel does what the scenario computed by hand${missing}`, async () => {
         const trace = join(work, `${file}.pcap`);
         writeScenarioTrace(loaded, trace);
         const config = { ...scenarioConfig(loaded, trace), iptables: variant, allowGlobalSysctl: allowGlobal };
