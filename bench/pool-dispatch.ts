@@ -1,7 +1,9 @@
 /**
  * Dispatch overhead per packet, measured in isolation in one run: the main thread's per-packet
  * work for the pool (flow hash + worker choice + index list for the indexed transfer; plus
- * column-wise re-sharding into per-worker batches of 4096 for the copy transfer) versus running the pipeline itself (flow accounting) in the main thread.
+ * column-wise re-sharding into per-worker batches of 4096 for the copy transfer) versus running
+ * the pipeline itself (flow accounting) in the main thread. The pool's path (assignBatch) is
+ * measured beside the per-packet reference (assign), and policy rss beside rss-symmetric.
  * No workers run, so the figure is the main thread's cost, not contention with workers.
  *
  *   npm run build && node dist/bench/pool-dispatch.js [rounds]
@@ -31,6 +33,7 @@ const targets = Array.from({ length: WORKERS }, () => new PacketBatch(BATCH));
 const index = Array.from({ length: WORKERS }, () => new Uint32Array(BATCH));
 const counts = new Int32Array(WORKERS);
 const fill = new Int32Array(WORKERS);
+// rss-symmetric: the pool's default policy.
 const dispatcher = new Dispatcher({ policy: 'rss-symmetric', cores: WORKERS });
 const symKey = new ToeplitzKey(SYMMETRIC_RSS_KEY);
 
@@ -57,6 +60,15 @@ function dispatchIndexed(): void {
   for (const src of sources) {
     counts.fill(0);
     dispatcher.assignBatch(src, 0, src.count, index, counts);
+  }
+}
+
+/** The same with policy `rss` (Microsoft key: 12 table lookups per IPv4 4-tuple instead of the symmetric key's 2). */
+const rssDispatcher = new Dispatcher({ policy: 'rss', cores: WORKERS });
+function dispatchIndexedRss(): void {
+  for (const src of sources) {
+    counts.fill(0);
+    rssDispatcher.assignBatch(src, 0, src.count, index, counts);
   }
 }
 
@@ -98,6 +110,7 @@ function timeNsPerPacket(fn: () => void, cpu: number[], wall: number[]): void {
 const variants = {
   indexed: dispatchIndexed,
   perPacket: dispatchIndexedPerPacket,
+  rss: dispatchIndexedRss,
   copy: dispatchAll,
   hash: hashOnly,
   inline: pipelineInline,
@@ -123,6 +136,7 @@ const indexedParams = { batch: BATCH, workers: WORKERS, transfer: 'indexed' };
 const metrics: BenchMetric[] = [
   { name: 'dispatch.ns_per_packet', unit: 'ns', direction: 'lower', samples: cpu.indexed, params: { ...indexedParams, path: 'assignBatch' } },
   { name: 'dispatch.ns_per_packet', unit: 'ns', direction: 'lower', samples: cpu.perPacket, params: { ...indexedParams, path: 'per-packet assign' } },
+  { name: 'dispatch.ns_per_packet', unit: 'ns', direction: 'lower', samples: cpu.rss, params: { ...indexedParams, path: 'assignBatch', policy: 'rss' } },
   { name: 'dispatch.ns_per_packet', unit: 'ns', direction: 'lower', samples: cpu.copy, params: { batch: BATCH, workers: WORKERS, transfer: 'copy' } },
   { name: 'dispatch.hash_ns_per_packet', unit: 'ns', direction: 'lower', samples: cpu.hash, params: { batch: BATCH, part: 'hash' } },
   { name: 'pipeline.inline_ns_per_packet', unit: 'ns', direction: 'lower', samples: cpu.inline, params: { stages: 'flow-accounting' } },
@@ -141,6 +155,7 @@ process.stdout.write(
     [
       row('indexed dispatch, assignBatch (pool path)', 'indexed'),
       row('indexed dispatch, per-packet assign (before)', 'perPacket'),
+      row('indexed dispatch, assignBatch, policy rss', 'rss'),
       row('copy dispatch (assignBatch + re-shard)', 'copy'),
       row('flow hash alone (rssHashRange)', 'hash'),
       row('flow-accounting pipeline in the main thread', 'inline'),

@@ -68,7 +68,7 @@ export function rssHash(key: ToeplitzKey, b: PacketBatch, i: number): number {
   return key.hashV6(b.src, b.dst, i * 4, b.sport[i]!, b.dport[i]!, ports);
 }
 
-/** Flags of a packet whose RSS input is the IPv4 4-tuple: IP and ports decoded, not a fragment. */
+/** Flags of a packet whose RSS input is its 4-tuple: IP and ports decoded, not a fragment. */
 const V4_TUPLE_MASK = PacketFlag.IP | HASH_PORTS | NO_PORTS;
 const V4_TUPLE_FLAGS = PacketFlag.IP | HASH_PORTS;
 
@@ -76,8 +76,8 @@ const V4_TUPLE_FLAGS = PacketFlag.IP | HASH_PORTS;
  * rssHash(key, b, i) for every i in [from, to), written into b.flowHash; identical results (a
  * differential test checks it). The common case, an IPv4 TCP/UDP 4-tuple, is inlined: with a
  * `halfPeriodic` key (the symmetric key) the 12 input bytes fold to 16 bits and take 2 table
- * lookups, with any other key (Microsoft's) 12, one per input byte (input byte p with value v
- * contributes table[p * 256 + v]). Every other packet goes through rssHash itself.
+ * lookups (IPv6 4-tuples too), with any other key (Microsoft's) 12, one per input byte (input
+ * byte p with value v contributes table[p * 256 + v]). Every other packet goes through rssHash.
  */
 export function rssHashRange(key: ToeplitzKey, b: PacketBatch, from: number, to: number): void {
   if (key.maxInputBytes < MAX_TOEPLITZ_INPUT) throw new RangeError(`rssHashRange needs a key covering ${MAX_TOEPLITZ_INPUT} input bytes`);
@@ -125,6 +125,12 @@ function foldedHashRange(key: ToeplitzKey, b: PacketBatch, from: number, to: num
     const p = protos[i]!;
     if (l3s[i] === 4 && (flags[i]! & V4_TUPLE_MASK) === V4_TUPLE_FLAGS && (p === IPPROTO_TCP || p === IPPROTO_UDP)) {
       const x = srcs[i * 4]! ^ dsts[i * 4]!;
+      const fold = (x >>> 16) ^ (x & 0xffff) ^ sports[i]! ^ dports[i]!;
+      out[i] = t[fold >>> 8]! ^ t[256 + (fold & 0xff)]!;
+    } else if (l3s[i] === 6 && (flags[i]! & V4_TUPLE_MASK) === V4_TUPLE_FLAGS && (p === IPPROTO_TCP || p === IPPROTO_UDP)) {
+      // IPv6 4-tuple (36 bytes): the eight address words fold the same way.
+      const w = i * 4;
+      const x = srcs[w]! ^ srcs[w + 1]! ^ srcs[w + 2]! ^ srcs[w + 3]! ^ dsts[w]! ^ dsts[w + 1]! ^ dsts[w + 2]! ^ dsts[w + 3]!;
       const fold = (x >>> 16) ^ (x & 0xffff) ^ sports[i]! ^ dports[i]!;
       out[i] = t[fold >>> 8]! ^ t[256 + (fold & 0xff)]!;
     } else {
