@@ -6,7 +6,11 @@
  *
  * Throughput = packets / wall time from the first batch read to the merged result; the main
  * thread's own work (trace generation, hashing, re-sharding) runs concurrently with the workers
- * and is inside that wall time. Thread start-up is excluded (reported separately).
+ * and is inside that wall time, so N workers compete with the main thread for the machine's cores
+ * (on 2 cores, 2 workers + the main thread are 3 busy threads). Thread start-up is excluded from
+ * the wall time (reported separately). Also recorded: the main thread's dispatch time per packet
+ * (wall clock of its hashing/dispatch loop) and the CPU time of the whole process per packet
+ * (process.cpuUsage around the run: main thread + all workers, start-up included).
  *
  *   npm run build && node dist/bench/pool-scaling.js [packets] [samples]
  */
@@ -47,16 +51,25 @@ const rows: string[] = [];
 async function measure(workers: number, mode: Mode): Promise<number> {
   const pps: number[] = [];
   const dispatch: number[] = [];
+  const cpu: number[] = [];
   for (let s = 0; s < samples; s++) {
+    // CPU time of the whole process (main thread + workers, thread start-up included).
+    const c0 = process.cpuUsage();
     const r = await once(workers, mode);
+    const c = process.cpuUsage(c0);
     pps.push(r.pps);
     dispatch.push(r.packets ? r.dispatchNs / r.packets : 0);
+    cpu.push(r.packets ? ((c.user + c.system) * 1000) / r.packets : 0);
   }
   const params = { workers: mode === 'main' ? 0 : workers, mode };
   metrics.push({ name: 'pool.pps', unit: 'packets/s', direction: 'higher', samples: pps, params });
+  metrics.push({ name: 'pool.process_cpu_ns_per_packet', unit: 'ns', direction: 'lower', samples: cpu, params });
   if (mode !== 'main') metrics.push({ name: 'pool.dispatch_ns_per_packet', unit: 'ns', direction: 'lower', samples: dispatch, params });
   const m = median(pps);
-  rows.push(`${mode.padEnd(11)} workers=${String(params.workers).padStart(2)}  ${Math.round(m).toLocaleString('en-US').padStart(12)} packets/s  dispatch ${median(dispatch).toFixed(1)} ns/packet`);
+  rows.push(
+    `${mode.padEnd(11)} workers=${String(params.workers).padStart(2)}  ${Math.round(m).toLocaleString('en-US').padStart(12)} packets/s  ` +
+      `dispatch ${median(dispatch).toFixed(1)} ns/packet (main-thread wall)  process CPU ${median(cpu).toFixed(0)} ns/packet`,
+  );
   return m;
 }
 

@@ -361,10 +361,7 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
           for (let w = 0; w < workers; w++) index[w] = new Uint32Array(indexCap);
         }
         counts.fill(0);
-        for (let i = 0; i < n; i++) {
-          const w = dispatcher.assign(src, i);
-          index[w]![counts[w]!++] = i;
-        }
+        dispatcher.assignBatch(src, 0, n, index, counts);
         for (let w = 0; w < workers && !failure; w++) {
           const ring = rings[w]!;
           const idx = index[w]!;
@@ -443,10 +440,7 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
         if (Number.isNaN(originSec)) originSec = b.tsSec[0]!;
         lastNs = lastNsOf(b, originSec, lastNs);
         counts.fill(0);
-        for (let i = 0; i < n; i++) {
-          const w = dispatcher.assign(b, i);
-          slot.index[w]![counts[w]!++] = i;
-        }
+        dispatcher.assignBatch(b, 0, n, slot.index, counts);
         const batchId = nextBatchId++;
         b.batchId = batchId;
         const tasks: Promise<void>[] = [];

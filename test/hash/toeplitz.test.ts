@@ -56,6 +56,31 @@ describe('Toeplitz hash (Microsoft verification suite)', () => {
     }
   });
 
+  it('folds to 16 bits only for a key that repeats every 16 bits (the symmetric key)', () => {
+    const sym = new ToeplitzKey(SYMMETRIC_RSS_KEY);
+    expect(sym.halfPeriodic).toBe(true);
+    expect(key.halfPeriodic).toBe(false);
+    // 0x6d5b breaks the period at byte 3: rows 1 and 3 differ.
+    expect(new ToeplitzKey([...SYMMETRIC_RSS_KEY.slice(0, 3), 0x5b, ...SYMMETRIC_RSS_KEY.slice(4)]).halfPeriodic).toBe(false);
+    // The published symmetric value (0x9fcc9fcc for 66.9.149.187:2794 -> 161.142.100.80:1766): the
+    // 16-bit halves 0x4209 ^ 0x95bb ^ 0xa18e ^ 0x6450 ^ 0x0aea ^ 0x06e6 fold (by hand) to 0x1e60.
+    expect(sym.foldedHash(0x1e60)).toBe(0x9fcc9fcc);
+  });
+
+  it('the 16-bit fold equals the bit-by-bit definition on random inputs of every even length', () => {
+    const sym = new ToeplitzKey(SYMMETRIC_RSS_KEY);
+    let seed = 12345;
+    const next = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
+    for (let len = 2; len <= 36; len += 2) {
+      for (let n = 0; n < 20; n++) {
+        const input = Array.from({ length: len }, next);
+        let fold = 0;
+        for (let k = 0; k < len; k += 2) fold ^= (input[k]! << 8) | input[k + 1]!;
+        expect(sym.foldedHash(fold)).toBe(toeplitzReference(SYMMETRIC_RSS_KEY, input));
+      }
+    }
+  });
+
   it('refuses inputs longer than the key covers', () => {
     const short = new ToeplitzKey(MICROSOFT_RSS_KEY.slice(0, 16));
     expect(short.maxInputBytes).toBe(12);
