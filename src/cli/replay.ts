@@ -11,8 +11,9 @@ import type { StageSpec } from '../pipeline/registry.js';
 import { PacketBatch, DEFAULT_BATCH_CAPACITY } from '../trace/batch.js';
 import { openTrace } from '../trace/reader.js';
 import { parseCount, parsePositive } from './options.js';
+import { addModelOptions, formatModelStage, formatShaperLock, netfilterSpec, shaperLock, shaperSpec, type ModelFlags, type ShaperLockReport } from './replay-models.js';
 
-interface ReplayFlags {
+interface ReplayFlags extends ModelFlags {
   trace?: string;
   synthetic?: string;
   workers: number;
@@ -88,7 +89,7 @@ async function* traceBatches(path: string, capacity: number, warn: (w: string) =
 
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-export function formatReplay(r: ReplayReport): string {
+export function formatReplay(r: ReplayReport, lock: ShaperLockReport | null = null): string {
   const lines: string[] = [];
   if (r.partial) lines.push('PARTIAL: interrupted; figures cover the packets dispatched before the interruption');
   const who = r.workers === 0 ? 'main thread' : `${r.workers} workers (${r.mode}, policy ${r.policy})`;
@@ -106,6 +107,11 @@ export function formatReplay(r: ReplayReport): string {
   lines.push('stage clocks (sampled estimate):');
   for (const c of r.clocks) lines.push(`  ${c.stage}: ${fmt(c.packets)} packets, ~${fmt(c.packets ? c.estimatedNs / c.packets : 0, 1)} ns/packet`);
   for (const s of r.stages) {
+    const model = formatModelStage(s);
+    if (model) {
+      lines.push(...model);
+      continue;
+    }
     lines.push(`${s.stage}: ${Object.entries(s.counters).map(([k, v]) => `${k}=${v}`).join(' ')}`);
     if (s.stage === FLOW_ACCOUNTING) {
       const d = s.data as FlowAccountingData;
@@ -116,12 +122,13 @@ export function formatReplay(r: ReplayReport): string {
       }
     }
   }
+  if (lock) lines.push(...formatShaperLock(lock));
   return lines.join('\n');
 }
 
 /** Registers this file's subcommands. */
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('replay')
     .description('Replay a trace through the pipeline on worker threads (or simulate cores with --simulate)')
     .option('--trace <file>', 'pcap/pcapng trace to replay')
@@ -138,7 +145,8 @@ export function register(program: Command): void {
     .option('--simulate', 'simulated cores instead of threads: per-core load from --cost figures')
     .option('--cost <name=ns[:lock]>', 'with --simulate: per-packet cost of a stage, repeatable; :lock = under the shared shaper lock', collect, [])
     .option('--reta-weights <w,w,...>', 'RETA like ethtool -X weight (rss policies)')
-    .option('--json', 'print the report as JSON')
+    .option('--json', 'print the report as JSON');
+  addModelOptions(cmd)
     .action(async (flags: ReplayFlags) => {
       if (!flags.trace && !flags.synthetic) throw new UsageError('replay needs --trace FILE or --synthetic KIND:PACKETS[:FLOWS]');
       const policy = flags.policy ?? (flags.sharedTable ? 'round-robin' : 'rss-symmetric');
@@ -178,7 +186,12 @@ export function register(program: Command): void {
         return;
       }
 
-      const stages: StageSpec[] = flags.stage.length ? flags.stage.map(parseStageSpec) : [{ name: FLOW_ACCOUNTING, config: {} }];
+      // Model stages first (netfilter), then --stage ones, then the shaper (after the rules).
+      const netfilter = netfilterSpec(flags);
+      const shaper = shaperSpec(flags);
+      const userStages = flags.stage.map(parseStageSpec);
+      const stages: StageSpec[] = [...(netfilter ? [netfilter] : []), ...userStages, ...(shaper ? [shaper] : [])];
+      if (stages.length === 0) stages.push({ name: FLOW_ACCOUNTING, config: {} });
       for (const s of stages) {
         if (s.name === FLOW_ACCOUNTING) {
           const config = { top: flags.top, ...s.config, ...(flags.sharedTable ? { shared: true } : {}) };
@@ -205,7 +218,10 @@ export function register(program: Command): void {
       } finally {
         process.removeListener('SIGINT', onSigint);
       }
-      process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReplay(report)}\n`);
+      // The shaper is one qdisc behind one lock in the kernel: its measured cost, as the cores
+      // model's serialized resource, says how far the workers' rate can go (a second pass).
+      const lock = report.workers > 0 && !report.partial ? await shaperLock(report.clocks, source(), { ...dispatch, cores: report.workers }) : null;
+      process.stdout.write(flags.json ? `${JSON.stringify(lock ? { ...report, shaperLock: lock } : report, null, 2)}\n` : `${formatReplay(report, lock)}\n`);
       // 130 = 128 + SIGINT, as shells report an interrupted command.
       if (report.partial) process.exitCode = 130;
     });

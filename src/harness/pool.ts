@@ -250,6 +250,10 @@ async function replayPool(source: AsyncIterable<PacketBatch> | Iterable<PacketBa
     const fill = new Int32Array(workers);
     const batchesSent = new Float64Array(workers);
     const processed = new Float64Array(workers);
+    // Piscina does not promise to start queued tasks in submission order, and a shard's stages
+    // (conntrack above all) must see its packets in trace order: each batch is posted only when
+    // the worker's previous one has finished.
+    const previous: Promise<void>[] = pools.map(() => Promise.resolve());
     let nextBatchId = 0;
     let originSec = NaN;
     let lastNs = 0;
@@ -268,12 +272,13 @@ async function replayPool(source: AsyncIterable<PacketBatch> | Iterable<PacketBa
       const firstFrame = b.frameNo[0]!;
       const lastFrame = b.frameNo[fill[w]! - 1]!;
       const msg: TaskMessage = { kind: 'batch', slot, buffer: b.buffer, originSec };
-      const done = pools[w]!.run(msg).then(
+      const done = previous[w]!.then(() => pools[w]!.run(msg)).then(
         (bytes) => {
           processed[w]! += unpack<BatchDone>(bytes as Uint8Array).packets;
         },
         (err: unknown) => fail({ shard: w, batchId, firstFrame, lastFrame, message: err instanceof Error ? err.message : String(err) }),
       );
+      previous[w] = done;
       ring.launched(slot, done);
       batchesSent[w]! += 1;
       fill[w] = 0;
