@@ -11,8 +11,9 @@ import type { StageSpec } from '../pipeline/registry.js';
 import { PacketBatch, DEFAULT_BATCH_CAPACITY } from '../trace/batch.js';
 import { openTrace } from '../trace/reader.js';
 import { parseCount, parsePositive } from './options.js';
+import { addModelOptions, formatModelStage, formatShaperLock, netfilterSpec, shaperLock, shaperSpec, type ModelFlags, type ShaperLockReport } from './replay-models.js';
 
-interface ReplayFlags {
+interface ReplayFlags extends ModelFlags {
   trace?: string;
   synthetic?: string;
   workers: number;
@@ -77,6 +78,17 @@ function syntheticReader(trace: SyntheticTrace): BatchReader {
   return { read: (b) => Promise.resolve(trace.fill(b)) };
 }
 
+/** The source once more, as batches (a second pass, e.g. for the cores model). */
+async function* sourceBatches(flags: ReplayFlags, warn: (w: string) => void): AsyncGenerator<PacketBatch> {
+  const { reader, close } = await openSource(flags, warn);
+  try {
+    const b = new PacketBatch(DEFAULT_BATCH_CAPACITY);
+    while ((b.count = await reader.read(b)) > 0) yield b;
+  } finally {
+    await close();
+  }
+}
+
 /** A trace source and how to close it (the trace file's warnings are printed then). */
 async function openSource(flags: ReplayFlags, warn: (w: string) => void): Promise<{ reader: BatchReader; close: () => Promise<void> }> {
   if (flags.synthetic) return { reader: syntheticReader(new SyntheticTrace(parseSynthetic(flags.synthetic))), close: () => Promise.resolve() };
@@ -92,7 +104,7 @@ async function openSource(flags: ReplayFlags, warn: (w: string) => void): Promis
 
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-export function formatReplay(r: ReplayReport): string {
+export function formatReplay(r: ReplayReport, lock: ShaperLockReport | null = null): string {
   const lines: string[] = [];
   if (r.partial) lines.push('PARTIAL: interrupted; figures cover the packets dispatched before the interruption');
   const who = r.workers === 0 ? 'main thread' : `${r.workers} workers (${r.mode}, policy ${r.policy})`;
@@ -110,6 +122,11 @@ export function formatReplay(r: ReplayReport): string {
   lines.push('stage clocks (sampled estimate):');
   for (const c of r.clocks) lines.push(`  ${c.stage}: ${fmt(c.packets)} packets, ~${fmt(c.packets ? c.estimatedNs / c.packets : 0, 1)} ns/packet`);
   for (const s of r.stages) {
+    const model = formatModelStage(s);
+    if (model) {
+      lines.push(...model);
+      continue;
+    }
     lines.push(`${s.stage}: ${Object.entries(s.counters).map(([k, v]) => `${k}=${v}`).join(' ')}`);
     if (s.stage === FLOW_ACCOUNTING) {
       const d = s.data as FlowAccountingData;
@@ -120,12 +137,13 @@ export function formatReplay(r: ReplayReport): string {
       }
     }
   }
+  if (lock) lines.push(...formatShaperLock(lock));
   return lines.join('\n');
 }
 
 /** Registers this file's subcommands. */
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('replay')
     .description('Replay a trace through the pipeline on worker threads (or simulate cores with --simulate)')
     .option('--trace <file>', 'pcap/pcapng trace to replay')
@@ -143,7 +161,8 @@ export function register(program: Command): void {
     .option('--simulate', 'simulated cores instead of threads: per-core load from --cost figures')
     .option('--cost <name=ns[:lock]>', 'with --simulate: per-packet cost of a stage, repeatable; :lock = under the shared shaper lock', collect, [])
     .option('--reta-weights <w,w,...>', 'RETA like ethtool -X weight (rss policies)')
-    .option('--json', 'print the report as JSON')
+    .option('--json', 'print the report as JSON');
+  addModelOptions(cmd)
     .action(async (flags: ReplayFlags) => {
       if (!flags.trace && !flags.synthetic) throw new UsageError('replay needs --trace FILE or --synthetic KIND:PACKETS[:FLOWS]');
       const policy = flags.policy ?? (flags.sharedTable ? 'round-robin' : 'rss-symmetric');
@@ -166,13 +185,7 @@ export function register(program: Command): void {
         } catch (err) {
           throw err instanceof RangeError ? new UsageError(err.message) : err;
         }
-        const { reader, close } = await openSource(flags, warn);
-        try {
-          const b = new PacketBatch(DEFAULT_BATCH_CAPACITY);
-          while ((b.count = await reader.read(b)) > 0) sim.addBatch(b);
-        } finally {
-          await close();
-        }
+        for await (const b of sourceBatches(flags, warn)) sim.addBatch(b);
         const r = sim.result();
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
@@ -190,7 +203,12 @@ export function register(program: Command): void {
         return;
       }
 
-      const stages: StageSpec[] = flags.stage.length ? flags.stage.map(parseStageSpec) : [{ name: FLOW_ACCOUNTING, config: {} }];
+      // Model stages first (netfilter), then --stage ones, then the shaper (after the rules).
+      const netfilter = netfilterSpec(flags);
+      const shaper = shaperSpec(flags);
+      const userStages = flags.stage.map(parseStageSpec);
+      const stages: StageSpec[] = [...(netfilter ? [netfilter] : []), ...userStages, ...(shaper ? [shaper] : [])];
+      if (stages.length === 0) stages.push({ name: FLOW_ACCOUNTING, config: {} });
       for (const s of stages) {
         if (s.name === FLOW_ACCOUNTING) {
           const config = { top: flags.top, ...s.config, ...(flags.sharedTable ? { shared: true } : {}) };
@@ -220,7 +238,10 @@ export function register(program: Command): void {
         process.removeListener('SIGINT', onSigint);
         await close();
       }
-      process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReplay(report)}\n`);
+      // The shaper is one qdisc behind one lock in the kernel: its measured cost, as the cores
+      // model's serialized resource, says how far the workers' rate can go (a second pass).
+      const lock = report.workers > 0 && !report.partial ? await shaperLock(report.clocks, sourceBatches(flags, warn), { ...dispatch, cores: report.workers }) : null;
+      process.stdout.write(flags.json ? `${JSON.stringify(lock ? { ...report, shaperLock: lock } : report, null, 2)}\n` : `${formatReplay(report, lock)}\n`);
       // 130 = 128 + SIGINT, as shells report an interrupted command.
       if (report.partial) process.exitCode = 130;
     });

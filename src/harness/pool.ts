@@ -15,7 +15,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { Dispatcher, type DispatchConfig } from '../cores/dispatch.js';
-import { RunFailure, UsageError } from '../errors.js';
+import { PktbenchError, RunFailure, UsageError } from '../errors.js';
 import { builtinRegistry } from '../pipeline/builtin.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import type { StageModule, StageRegistry, StageSpec } from '../pipeline/registry.js';
@@ -161,6 +161,8 @@ function validateStages(registry: StageRegistry, stages: readonly StageSpec[]): 
     try {
       registry.get(s.name).validate?.(s.config ?? {});
     } catch (err) {
+      // A bad input file named in the configuration (a ruleset's file:line) stays an input error.
+      if (err instanceof PktbenchError) throw err;
       throw new UsageError((err as Error).message);
     }
   }
@@ -309,6 +311,10 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
     const headBytes = config.headBytes ?? DEFAULT_HEAD_BYTES;
     const batchesSent = new Float64Array(workers);
     const counts = new Int32Array(workers);
+    // Piscina does not promise to start queued tasks in submission order, and a shard's stages
+    // (conntrack above all) must see its packets in trace order: each batch is posted only when
+    // the worker's previous one has finished.
+    const previous: Promise<void>[] = pools.map(() => Promise.resolve());
     let nextBatchId = 0;
     let originSec = NaN;
     let lastNs = 0;
@@ -341,10 +347,12 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
         const firstFrame = b.frameNo[0]!;
         const lastFrame = b.frameNo[fill[w]! - 1]!;
         const msg: TaskMessage = { kind: 'batch', slot, buffer: b.buffer, originSec };
-        ring.launched(slot, pools[w]!.run(msg).then(
+        const done = previous[w]!.then(() => pools[w]!.run(msg)).then(
           () => undefined,
           (err: unknown) => fail({ shard: w, batchId, firstFrame, lastFrame, message: err instanceof Error ? err.message : String(err) }),
-        ));
+        );
+        previous[w] = done;
+        ring.launched(slot, done);
         batchesSent[w]! += 1;
         fill[w] = 0;
       };
@@ -451,10 +459,12 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
           const firstFrame = b.frameNo[idx[0]!]!;
           const lastFrame = b.frameNo[idx[count - 1]!]!;
           const msg: TaskMessage = { kind: 'indexed', slot: slot.id, buffer: b.buffer, indexSlot: slot.id, index: slot.indexBuffers[w]!, count, originSec };
-          tasks.push(pools[w]!.run(msg).then(
+          const done = previous[w]!.then(() => pools[w]!.run(msg)).then(
             () => undefined,
             (err: unknown) => fail({ shard: w, batchId, firstFrame, lastFrame, message: err instanceof Error ? err.message : String(err) }),
-          ));
+          );
+          previous[w] = done;
+          tasks.push(done);
           batchesSent[w]! += 1;
         }
         slot.done = Promise.all(tasks).then(() => undefined);

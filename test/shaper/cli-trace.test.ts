@@ -45,7 +45,7 @@ describe('pktbench shape over a trace', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pktbench-shape-trace-'));
   const tc = join(dir, 's.tc');
   writeFileSync(tc, SCRIPT);
-  const opts = { tc, trace: 't.pcap', linkRate: 125_000_000, htsize: 256, txqueuelen: 1000 };
+  const opts = { tc, trace: 't.pcap', linkRate: 125_000_000, htsize: 256, txqueuelen: 1000, path: 'forward' as const };
 
   it('prints the qdisc, the classes, the classification cost and the reader’s warnings', async () => {
     let out = '';

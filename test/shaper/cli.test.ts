@@ -104,10 +104,11 @@ describe('pktbench shape command line (built CLI)', () => {
     expect(r.stderr).toBe(`pktbench: ${join(dir, 'missing.tc')}: cannot read the tc script (ENOENT)\n`);
   });
 
-  it('refuses --ruleset until the rules model exists (exit 2)', () => {
-    const r = cli('shape', '--tc', good, '--trace', 'x.pcap', '--ruleset', 'r.rules');
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^pktbench: --ruleset needs the rules model/);
+  it('reads --ruleset now that the rules model exists: an unreadable one is exit 3; --ruleset6 alone is exit 2', () => {
+    const r = cli('shape', '--tc', good, '--trace', 'x.pcap', '--ruleset', join(dir, 'r.rules'));
+    expect(r.code).toBe(3);
+    expect(r.stderr).toBe(`pktbench: ${join(dir, 'r.rules')}: cannot read the ruleset (ENOENT)\n`);
+    expect(cli('shape', '--tc', good, '--trace', 'x.pcap', '--ruleset6', 'r6.rules').code).toBe(2);
   });
 
   it('refuses a link rate tc would not parse, and --htsize 0 (exit 2)', () => {
