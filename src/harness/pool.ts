@@ -15,7 +15,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { Dispatcher, type DispatchConfig } from '../cores/dispatch.js';
-import { RunFailure, UsageError } from '../errors.js';
+import { PktbenchError, RunFailure, UsageError } from '../errors.js';
 import { builtinRegistry } from '../pipeline/builtin.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import type { StageModule, StageRegistry, StageSpec } from '../pipeline/registry.js';
@@ -105,6 +105,8 @@ function validateStages(registry: StageRegistry, stages: readonly StageSpec[]): 
     try {
       registry.get(s.name).validate?.(s.config ?? {});
     } catch (err) {
+      // A bad input file named in the configuration (a ruleset's file:line) stays an input error.
+      if (err instanceof PktbenchError) throw err;
       throw new UsageError((err as Error).message);
     }
   }
