@@ -102,9 +102,14 @@ async function spreadOver(trace: PreparedTrace, config: ScenarioConfig): Promise
 }
 
 export interface ModelRunnerOptions {
-  /** Per-stage clock sampling interval (packets); default 64. */
+  /**
+   * Every n-th packet is timed stage by stage (the stage costs the simulated cores use); default
+   * 16: fine enough that one preemption on a loaded machine does not dominate a stage's cost.
+   */
   readonly sampleEvery?: number;
 }
+
+const DEFAULT_SAMPLE_EVERY = 16;
 
 /** Keeps the last prepared inputs: sweep points that change only table sizes reuse them. */
 class InputCache<T> {
@@ -126,6 +131,7 @@ export function modelRunner(options: ModelRunnerOptions = {}): ScenarioPointRunn
   const rulesets = new InputCache<PreparedRules>();
   const scripts = new InputCache<{ tc: NamedText | undefined }>();
   const spreads = new InputCache<{ spread: CoreSpread; bitsPerPacket: number }>();
+  const replays = new InputCache<Sample[]>();
   return {
     async runPoint(point: SweepPoint, context: PointContext): Promise<readonly PointMetric[]> {
       const config = point.config;
@@ -136,35 +142,46 @@ export function modelRunner(options: ModelRunnerOptions = {}): ScenarioPointRunn
       const { tc } = await scripts.get(JSON.stringify([dir, config.tc?.file, config.tc?.generate]), () => ({ tc: prepareTc(config, dir) }));
       const { spread, bitsPerPacket } = await spreads.get(JSON.stringify([traceKey, config.cores]), () => spreadOver(trace, config));
 
-      const threads = config.workers;
-      const stages = pipelineStages(config, rules, tc, threads);
-      const runs = config.warmup + config.repeat;
-      const samples: Sample[] = [];
-      for (let k = 0; k < runs; k++) {
-        if (context.signal.aborted) throw new RunFailure('interrupted');
-        const report: ReplayReport = await replay(trace.batches() as AsyncIterable<PacketBatch>, {
-          // One worker runs in the main thread (no thread hop, the one-thread reference).
-          workers: threads === 1 ? 0 : threads,
-          dispatch: { policy: 'rss-symmetric' },
-          stages,
-          batchSize: config.batch,
-          signal: context.signal,
-          ...(options.sampleEvery !== undefined ? { sampleEvery: options.sampleEvery } : {}),
-        });
-        if (report.partial) throw new RunFailure('interrupted');
-        if (k >= config.warmup) {
-          samples.push({
-            packets: report.packets,
-            busyNs: report.perWorker.reduce((a, w) => a + w.busyNs, 0),
-            wallNs: report.wallNs,
-            clocks: report.clocks,
-            stages: report.stages,
-          });
-        }
-        context.progress((k + 1) / runs);
-      }
+      // The simulated cores do not change what the workers do: points that differ only there
+      // (a `cores` or `policy` sweep) share one set of replays, so their figures differ by the
+      // dispatch alone, not by the machine's noise between replays.
+      const replayKey = JSON.stringify([dir, { ...config, cores: null, measurements: null }]);
+      const samples = await replays.get(replayKey, () => measure(config, rules, tc, trace, context, options));
+      context.progress(1);
       const linkBits = config.tc ? rateBits(config.tc.linkRate) : null;
       return pointMetrics({ measurements: config.measurements, samples, spread, bitsPerPacket, linkBits });
     },
   };
+}
+
+/** `warmup` unmeasured replays, then `repeat` measured ones. */
+async function measure(config: ScenarioConfig, rules: PreparedRules, tc: NamedText | undefined, trace: PreparedTrace, context: PointContext, options: ModelRunnerOptions): Promise<Sample[]> {
+  const threads = config.workers;
+  const stages = pipelineStages(config, rules, tc, threads);
+  const runs = config.warmup + config.repeat;
+  const samples: Sample[] = [];
+  for (let k = 0; k < runs; k++) {
+    if (context.signal.aborted) throw new RunFailure('interrupted');
+    const report: ReplayReport = await replay(trace.batches() as AsyncIterable<PacketBatch>, {
+      // One worker runs in the main thread (no thread hop, the one-thread reference).
+      workers: threads === 1 ? 0 : threads,
+      dispatch: { policy: 'rss-symmetric' },
+      stages,
+      batchSize: config.batch,
+      signal: context.signal,
+      sampleEvery: options.sampleEvery ?? DEFAULT_SAMPLE_EVERY,
+    });
+    if (report.partial) throw new RunFailure('interrupted');
+    if (k >= config.warmup) {
+      samples.push({
+        packets: report.packets,
+        busyNs: report.perWorker.reduce((a, w) => a + w.busyNs, 0),
+        wallNs: report.wallNs,
+        clocks: report.clocks,
+        stages: report.stages,
+      });
+    }
+    context.progress((k + 1) / runs);
+  }
+  return samples;
 }

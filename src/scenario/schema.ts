@@ -139,8 +139,7 @@ const Cores = z.strictObject({
   /** Simulated cores (RSS queues). */
   count: positiveSize.default(4),
   policy: z.enum(DISPATCH_POLICIES).default('rss'),
-  /** RSS hash: Toeplitz with the Microsoft key by default. */
-  rssKey: z.string().regex(/^([0-9a-f]{2}:){39}[0-9a-f]{2}$/i, '40 bytes as hex pairs separated by colons').optional(),
+  // The RSS key is the dispatch model's (Microsoft key; the symmetric one for rss-symmetric): it takes no other.
 });
 
 /** What a point measures; the runner reports each as a metric (unit and direction fixed here). */
