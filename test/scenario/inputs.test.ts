@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseIptablesSave } from '../../src/rules/parse.js';
 import { parseScenario } from '../../src/scenario/load.js';
 import { clientNetForUsers, generatedRules, generatedRulesetText, generatedTcScript, generatorOptions, prepareTrace, rateBits, rulesPerUser, SERVICE_PORT, SERVICE_V4, toSingleService } from '../../src/scenario/inputs.js';
-import { coreLoad } from '../../src/scenario/metrics.js';
+import { coreLoad, pointMetrics } from '../../src/scenario/metrics.js';
 import { conntrackTimeouts, dispatchPolicyOf, pipelineStages } from '../../src/scenario/model-runner.js';
 import { parseTcScript } from '../../src/shaper/tc-parse.js';
 import { PacketBatch } from '../../src/trace/batch.js';
@@ -148,5 +148,60 @@ describe('point plumbing', () => {
     // Without a lock the rate scales with the cores; one core doing everything is imbalance = cores.
     expect(coreLoad(spread(8), 300, null).maxSustainablePps).toBeCloseTo(8e9 / 300, 3);
     expect(coreLoad({ ...spread(4), packetsPerCore: [1000, 0, 0, 0] }, 300, null).imbalance).toBe(4);
+  });
+});
+
+describe('point metrics from merged stage results (hand-computed)', () => {
+  const nf = (rulesTotal: number, packets: number) => ({
+    stage: 'netfilter',
+    counters: { ct_count: 40, verdictDrop: 3, verdictReject: 2 },
+    data: {
+      nodesPerLookup: { lookups: 100, mean: 1.5, p99: 4, max: 6 },
+      rulesets: [
+        { packets, rulesEvaluated: { total: rulesTotal, mean: rulesTotal / packets, p99: 7, max: 9 }, histogram: [[1, 60], [7, 40]] },
+        { packets: 0, rulesEvaluated: { total: 0, mean: 0, p99: 0, max: 0 }, histogram: [] },
+      ],
+    },
+  });
+  const sh = { stage: 'shaper', counters: { qdiscDropped: 4 }, data: { classification: { packets: 100, walkedMean: 2.5, walkedP99: 5, walkedMax: 8 } } };
+  const sample = (busyNs: number, wallNs: number) => ({
+    packets: 100,
+    busyNs,
+    wallNs,
+    clocks: [{ stage: 'netfilter', packets: 100, estimatedNs: 20_000, sampledPackets: 10 }, { stage: 'shaper', packets: 100, estimatedNs: 10_000, sampledPackets: 10 }],
+    stages: [nf(340, 100), sh],
+  });
+  const spread = { policy: 'rss', packetsPerCore: [50, 25, 25, 0], durationNs: 1e6, connections: 10, connectionsSplit: 0 };
+
+  it('gives each measurement its unit, direction and the value from the stages', () => {
+    const ms = pointMetrics({
+      measurements: ['ns-per-packet', 'packets-per-second', 'chain-length', 'rules-evaluated', 'classify-steps', 'shaped-rate', 'core-load', 'drops'],
+      samples: [sample(50_000, 1e6), sample(70_000, 2e6)],
+      spread,
+      bitsPerPacket: 8000,
+      linkBits: 1e9,
+    });
+    const by = new Map(ms.map((m) => [m.name, m]));
+    expect(by.get('ns-per-packet')).toEqual({ name: 'ns-per-packet', unit: 'ns', direction: 'lower', samples: [500, 700] });
+    expect(by.get('packets-per-second')!.samples).toEqual([100_000, 50_000]);
+    expect(by.get('chain-length')!.samples).toEqual([1.5, 1.5]);
+    expect(by.get('chain-length.p99')!.samples).toEqual([4, 4]);
+    expect(by.get('conntrack.entries')!.samples).toEqual([40, 40]);
+    expect(by.get('rules-evaluated')).toMatchObject({ unit: 'rules', samples: [3.4, 3.4], histogram: { labels: ['1', '7'], counts: [60, 40] } });
+    expect(by.get('classify-steps')!.samples).toEqual([2.5, 2.5]);
+    expect(by.get('drops')!.samples).toEqual([9, 9]);
+    // 300 ns per packet per core (200 + 100), 100 under the lock. Busiest core: 50 packets
+    // → 15 µs of 1 ms; the lock 100 × 100 ns = 10 µs; bottleneck the core: 100 packets per 15 µs.
+    expect(by.get('core-load')!.perCore).toEqual([0.015, 0.0075, 0.0075, 0]);
+    expect(by.get('cores.imbalance')!.samples[0]).toBeCloseTo(2, 12);
+    expect(by.get('cores.max-sustainable-pps')!.samples[0]).toBeCloseTo(100 * 1e9 / 15_000, 6);
+    expect(by.get('cores.lock-utilization')!.samples[0]).toBeCloseTo(0.01, 12);
+    // 6.67 Mpps × 8000 bit = 53 Gbit/s, capped at the 1 Gbit/s device.
+    expect(by.get('shaped-rate')).toMatchObject({ unit: 'bit/s', direction: 'higher', samples: [1e9, 1e9] });
+  });
+
+  it('refuses a measurement the scenario has no stage for', () => {
+    const noShaper = { ...sample(1, 1), stages: [nf(100, 100)] };
+    expect(() => pointMetrics({ measurements: ['classify-steps'], samples: [noShaper], spread, bitsPerPacket: 1, linkBits: null })).toThrow('classify-steps needs a tc section');
   });
 });
