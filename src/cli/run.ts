@@ -7,7 +7,8 @@ import { formatNumber, formatSummary, table } from '../results/format.js';
 import type { ResultMetric, ResultsFile } from '../results/schema.js';
 import { executeScenario, type ProgressSink } from '../scenario/execute.js';
 import { loadScenario } from '../scenario/load.js';
-import { unwiredRunner, type ScenarioPointRunner } from '../scenario/runner.js';
+import { modelRunner } from '../scenario/model-runner.js';
+import type { ScenarioPointRunner } from '../scenario/runner.js';
 import { parseShard, shardPoints, type SweepPoint } from '../scenario/sweep.js';
 
 /** fixtures/scenarios/default.yaml of this installation (what `pktbench run` runs with no argument). */
@@ -135,7 +136,7 @@ export async function runCommand(args: RunArgs, deps: RunDeps): Promise<void> {
 }
 
 /** Registers this file's subcommands. */
-export function register(program: Command, runner: ScenarioPointRunner = unwiredRunner): void {
+export function register(program: Command, runner: ScenarioPointRunner = modelRunner()): void {
   program
     .command('run')
     .description('run a scenario (default: the embedded fixtures/scenarios/default.yaml) and write its results JSON')

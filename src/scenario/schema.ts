@@ -4,6 +4,7 @@
  * errors (a typo must not silently fall back to a default), numbers take units (see units.ts).
  */
 import { z } from 'zod';
+import { PATHS } from '../rules/traverse.js';
 import { parseDuration, parsePacketRate, parseQuantity, parseShare, parseSize } from './units.js';
 
 function unit(parse: (v: unknown) => number | string) {
@@ -22,17 +23,26 @@ const quantity = unit(parseQuantity);
 const positiveSize = size.refine((n) => n >= 1, 'must be at least 1');
 const positiveQuantity = quantity.refine((n) => n >= 1, 'must be at least 1');
 
-/** Traffic shapes the generator knows (the generator engineer's patterns). */
-export const TRACE_PATTERNS = ['uniform', 'zipf', 'single-flow', 'single-service', 'syn-flood'] as const;
+/**
+ * Traffic shapes: the generator's own patterns (src/trace/generate.ts PATTERNS) plus
+ * `single-service`, a uniform trace whose server side is rewritten to one address and port
+ * (many clients of one single-threaded service; see src/scenario/inputs.ts).
+ */
+export const TRACE_PATTERNS = ['uniform', 'zipf', 'elephant', 'synflood', 'portscan', 'single-flow', 'single-service'] as const;
 
 const TraceGenerate = z.strictObject({
   pattern: z.enum(TRACE_PATTERNS),
-  /** Concurrent connections (5-tuples). */
+  /** Connections (5-tuples) in the trace; single-flow uses 1, synflood and portscan ignore it. */
   flows: positiveQuantity,
+  /** Connections open at once, on average (the generator's `concurrent`); default = flows, all open together. */
+  concurrent: positiveQuantity.optional(),
   packets: positiveQuantity,
   pps: unit(parsePacketRate).refine((n) => n >= 1, 'must be at least 1 pps'),
   seed: z.number().int().nonnegative().default(1),
+  /** Share of flows that are IPv6 (the generator's `ipv6`). */
   ipv6Share: unit(parseShare).default(0),
+  /** Zipf exponent s (pattern zipf). */
+  zipfS: z.number().positive().max(10).default(1.1),
 });
 
 const Trace = z
@@ -48,13 +58,14 @@ const Trace = z
 /** Where the ESTABLISHED,RELATED accept sits in FORWARD when a ruleset is generated. */
 export const ESTABLISHED_POSITIONS = ['first', 'last', 'none'] as const;
 
+/** src/rules/generate.ts's Selfnet-like layout (the only one it writes; it is deterministic, no seed). */
 const RulesetGenerate = z.strictObject({
-  pattern: z.enum(['per-user', 'flat']),
-  /** Total rules across all chains. */
+  pattern: z.enum(['per-user']),
+  /** Total rules across all tables (rules per user = what is left after the per-network rules / users, at least 8). */
   rules: positiveQuantity,
-  users: quantity.optional(),
+  /** Users, 254 per /24 network from 10.0.0.0/24 up; default rules / 8. */
+  users: positiveQuantity.optional(),
   established: z.enum(ESTABLISHED_POSITIONS).default('first'),
-  seed: z.number().int().nonnegative().default(1),
 });
 
 const Ruleset = z
@@ -67,11 +78,13 @@ const Ruleset = z
   })
   .refine((r) => (r.file === undefined) !== (r.generate === undefined), 'give exactly one of ruleset.file and ruleset.generate');
 
+const tcRate = z.string().regex(/^\d+(\.\d+)?\s*([kmg]?bit|[kmg]?bps)$/i, 'a tc rate such as 100mbit or 10Gbit');
+
+/** One HTB root class at `rate` with a leaf per user (an equal share guaranteed, ceil `rate`), one cls_fw filter per leaf. */
 const TcGenerate = z.strictObject({
-  /** HTB leaf classes, one per user, each selected by a cls_fw handle (the fw mark). */
-  classes: positiveQuantity,
-  rate: z.string().regex(/^\d+(\.\d+)?\s*([kmg]?bit|[kmg]?bps)$/i, 'a tc rate such as 100mbit or 10Gbit').default('10gbit'),
-  seed: z.number().int().nonnegative().default(1),
+  /** HTB leaf classes, one per user, each selected by a cls_fw handle (the fw mark u+1 the generated ruleset sets). */
+  classes: positiveQuantity.refine((n) => n <= 0xffff - 0x11, 'at most 65518 (HTB minor class ids are 16 bits)'),
+  rate: tcRate.default('10gbit'),
 });
 
 const Tc = z
@@ -81,6 +94,8 @@ const Tc = z
     generate: TcGenerate.optional(),
     /** cls_fw's hash table size (net/sched/cls_fw.c HTSIZE = 256 in the kernel). */
     fwBuckets: positiveSize.default(256),
+    /** The device's rate, which the root qdisc dequeues at. */
+    linkRate: tcRate.default('10gbit'),
   })
   .refine((t) => (t.file === undefined) !== (t.generate === undefined), 'give exactly one of tc.file and tc.generate');
 
@@ -114,14 +129,17 @@ const Conntrack = z.strictObject({
   timeouts: Timeouts.prefault({}),
 });
 
-export const DISPATCH_POLICIES = ['rss', 'round-robin', 'source-ip', 'single'] as const;
+/**
+ * How packets spread over the simulated cores: src/cores/dispatch.ts's policies, plus the older
+ * names `source-ip` (= src-ip) and `single` (= single-queue).
+ */
+export const DISPATCH_POLICIES = ['rss', 'rss-symmetric', 'round-robin', 'src-ip', 'source-ip', 'single-queue', 'single'] as const;
 
 const Cores = z.strictObject({
   /** Simulated cores (RSS queues). */
   count: positiveSize.default(4),
   policy: z.enum(DISPATCH_POLICIES).default('rss'),
-  /** RSS hash: Toeplitz with the Microsoft key by default. */
-  rssKey: z.string().regex(/^([0-9a-f]{2}:){39}[0-9a-f]{2}$/i, '40 bytes as hex pairs separated by colons').optional(),
+  // The RSS key is the dispatch model's (Microsoft key; the symmetric one for rss-symmetric): it takes no other.
 });
 
 /** What a point measures; the runner reports each as a metric (unit and direction fixed here). */
@@ -145,6 +163,8 @@ export const ScenarioSchema = z.strictObject({
   ruleset: Ruleset.optional(),
   tc: Tc.optional(),
   conntrack: Conntrack.prefault({}),
+  /** Which hooks the packets traverse (src/rules/traverse.ts): routed through the box by default. */
+  path: z.enum(PATHS).default('forward'),
   cores: Cores.prefault({}),
   /** Worker threads of the pool (real threads; cores above are simulated). */
   workers: positiveSize.default(1),

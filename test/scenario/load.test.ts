@@ -62,7 +62,7 @@ describe('scenario schema errors name file and line', () => {
     expect(errorOf('name: t\ntrace:\n  generate: { pattern: uniform, packets: 1, pps: 1 }\n')).toBe('bad.yaml:3: trace.generate.flows: missing (required)');
   });
   it('bad enum lists the choices', () => {
-    expect(errorOf(`${minimal}cores:\n  policy: random\n`)).toBe('bad.yaml:5: cores.policy: "random" is not one of rss, round-robin, source-ip, single');
+    expect(errorOf(`${minimal}cores:\n  policy: random\n`)).toBe('bad.yaml:5: cores.policy: "random" is not one of rss, rss-symmetric, round-robin, src-ip, source-ip, single-queue, single');
   });
   it('reports every problem, each with its line', () => {
     const msg = errorOf(`${minimal}workers: 0\nbatch: big\nfoo: 1\n`);
