@@ -43,13 +43,13 @@ function nodeTuple(t: ConntrackTable, n: number): string {
   if (t.l3[c] === 6 && t.ext) {
     const e = t.ext;
     const x = n * 6;
-    src = formatIpv6(t.addr[2 * n]!, e[x]!, e[x + 1]!, e[x + 2]!);
-    dst = formatIpv6(t.addr[2 * n + 1]!, e[x + 3]!, e[x + 4]!, e[x + 5]!);
+    src = formatIpv6(t.srcOf(n), e[x]!, e[x + 1]!, e[x + 2]!);
+    dst = formatIpv6(t.dstOf(n), e[x + 3]!, e[x + 4]!, e[x + 5]!);
   } else {
-    src = formatIpv4(t.addr[2 * n]!);
-    dst = formatIpv4(t.addr[2 * n + 1]!);
+    src = formatIpv4(t.srcOf(n));
+    dst = formatIpv4(t.dstOf(n));
   }
-  const p = t.ports[n]!;
+  const p = t.portsOf(n);
   const hi = p >>> 16;
   const lo = p & 0xffff;
   let l4 = '';

@@ -25,7 +25,7 @@ export function icmpIsError(l3: number, type: number): boolean {
 /** nf_conntrack_icmp_packet / icmpv6_packet: only request types may create; refresh with the ICMP timeout. */
 export function icmpPacket(t: ConntrackTable, c: number, nowMs: number, confirmed: boolean): PacketResultValue {
   const l3 = t.l3[c]!;
-  if (!confirmed && !icmpMayCreate(l3, t.ports[2 * c]! >>> 8 & 0xff)) return PacketResult.INVALID;
+  if (!confirmed && !icmpMayCreate(l3, t.portsOf(2 * c) >>> 8 & 0xff)) return PacketResult.INVALID;
   t.refresh(c, nowMs, l3 === 4 ? t.timeouts.icmp : t.timeouts.icmpv6);
   return PacketResult.ACCEPT;
 }

@@ -3,11 +3,13 @@
  *
  * One hash table of `buckets` chain heads; every connection owns two nodes (node = 2 * id + dir,
  * ORIGINAL = 0, REPLY = 1), each linked at the head of its own tuple's chain
- * (`__nf_conntrack_hash_insert`). Per connection the model keeps 56 bytes (IPv4): both tuples'
- * first address words and ports, the two next links, the two raw hashes, expiry, mark, status,
- * protocol state and one protocol word; IPv6 connections add 48 bytes in a side array allocated
- * on the first IPv6 entry. No object per entry, nothing allocated per packet (the arrays double
- * in size when they fill, up to `max`).
+ * (`__nf_conntrack_hash_insert`). Per connection the model keeps 60 bytes (IPv4): a 48-byte
+ * record in `nodes` (per node: next link, raw hash, first source and destination address words,
+ * ports, and one word of the connection: expiry in the ORIGINAL node, l3/protocol in the REPLY
+ * node), so that a chain walk touches one record per node instead of six arrays; plus l3,
+ * protocol, status, protocol state, mark and one protocol word in their own arrays. IPv6
+ * connections add 48 bytes in a side array allocated on the first IPv6 entry. No object per
+ * entry, nothing allocated per packet (the arrays double in size when they fill, up to `max`).
  *
  * Time is a wrapping 32-bit millisecond stamp, compared as the kernel compares jiffies
  * (`nf_ct_is_expired`: (s32)(timeout - now) <= 0).
@@ -36,6 +38,23 @@ export const CtStatus = {
   SEEN_REPLY: 4,
   ASSURED: 8,
 } as const;
+
+/**
+ * Layout of `ConntrackTable.nodes`: NODE_WORDS u32 per node, node n at n * NODE_WORDS, so the two
+ * nodes of connection c share the record at c * CONN_WORDS.
+ */
+export const NODE_WORDS = 6;
+export const CONN_WORDS = 2 * NODE_WORDS;
+/** Word offsets inside a node. */
+export const N_NEXT = 0;
+export const N_HASH = 1;
+export const N_SRC = 2;
+export const N_DST = 3;
+/** sport << 16 | dport of the node's tuple. */
+export const N_PORTS = 4;
+/** Connection word offsets inside the record: expiry (ORIGINAL node's 6th word), l3 << 8 | proto (REPLY node's). */
+export const C_EXPIRES = NODE_WORDS - 1;
+export const C_META = CONN_WORDS - 1;
 
 /** NF_CT_EVICTION_RANGE: buckets early_drop scans. */
 export const EVICTION_RANGE = 8;
@@ -161,15 +180,12 @@ export class ConntrackTable implements ConntrackView {
   status = new Uint8Array(0);
   /** TCP: TcpState. */
   protoState = new Uint8Array(0);
-  /** Per node: first address word of its tuple's source and destination. */
-  addr = new Uint32Array(0);
-  /** Per node: sport << 16 | dport of its tuple. */
-  ports = new Uint32Array(0);
-  /** Per node: the next node in its chain (NO_NODE ends it); for free entries, the free list. */
-  next = new Uint32Array(0);
-  /** Per node: hash_conntrack_raw of its tuple. */
-  nodeHash = new Uint32Array(0);
-  expires = new Uint32Array(0);
+  /**
+   * Per node (NODE_WORDS words, see N_*): the next node in its chain (NO_NODE ends it; for free
+   * entries, the free list), hash_conntrack_raw of its tuple, first source and destination address
+   * words, ports; per connection (C_EXPIRES, C_META): expiry stamp and l3 << 8 | proto.
+   */
+  nodes = new Uint32Array(0);
   mark = new Uint32Array(0);
   /** Protocol word: UDP stream_ts; TCP last index/dir and flags (proto-tcp.ts). */
   aux = new Uint32Array(0);
@@ -187,6 +203,8 @@ export class ConntrackTable implements ConntrackView {
   ps0 = 0; ps1 = 0; ps2 = 0; ps3 = 0;
   pd0 = 0; pd1 = 0; pd2 = 0; pd3 = 0;
   psport = 0; pdport = 0;
+  /** psport << 16 | pdport and pl3 << 8 | pproto, as the node records store them. */
+  pports = 0; pmeta = 0;
 
   constructor(config: ConntrackConfig) {
     if (!Number.isInteger(config.buckets) || config.buckets < 1 || config.buckets > 1 << 26) throw new RangeError(`buckets must be 1..67108864, got ${config.buckets}`);
@@ -210,6 +228,8 @@ export class ConntrackTable implements ConntrackView {
     this.ps0 = s0; this.ps1 = s1; this.ps2 = s2; this.ps3 = s3;
     this.pd0 = d0; this.pd1 = d1; this.pd2 = d2; this.pd3 = d3;
     this.psport = sport; this.pdport = dport;
+    this.pports = ((sport << 16) | dport) >>> 0;
+    this.pmeta = (l3 << 8) | proto;
     return this.hasher.hash(l3, proto, s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);
   }
 
@@ -219,38 +239,51 @@ export class ConntrackTable implements ConntrackView {
     const e = this.ext;
     const x = n * 6;
     const six = this.l3[c] === 6 && e !== null;
+    const b = n * NODE_WORDS;
+    const ports = this.nodes[b + N_PORTS]!;
     return this.hasher.hash(this.l3[c]!, this.proto[c]!,
-      this.addr[2 * n]!, six ? e[x]! : 0, six ? e[x + 1]! : 0, six ? e[x + 2]! : 0,
-      this.addr[2 * n + 1]!, six ? e[x + 3]! : 0, six ? e[x + 4]! : 0, six ? e[x + 5]! : 0,
-      this.ports[n]! >>> 16, this.ports[n]! & 0xffff);
+      this.nodes[b + N_SRC]!, six ? e[x]! : 0, six ? e[x + 1]! : 0, six ? e[x + 2]! : 0,
+      this.nodes[b + N_DST]!, six ? e[x + 3]! : 0, six ? e[x + 4]! : 0, six ? e[x + 5]! : 0,
+      ports >>> 16, ports & 0xffff);
   }
 
-  /** nf_ct_tuple_equal(node n's tuple, the packet's tuple). */
-  private tupleEqual(n: number): boolean {
-    const c = n >>> 1;
-    if (this.proto[c] !== this.pproto || this.l3[c] !== this.pl3) return false;
-    if (this.addr[2 * n] !== this.ps0 || this.addr[2 * n + 1] !== this.pd0) return false;
-    if (this.ports[n] !== (((this.psport << 16) | this.pdport) >>> 0)) return false;
-    if (this.pl3 === 6) {
-      const e = this.ext!;
-      const x = n * 6;
-      return e[x] === this.ps1 && e[x + 1] === this.ps2 && e[x + 2] === this.ps3 && e[x + 3] === this.pd1 && e[x + 4] === this.pd2 && e[x + 5] === this.pd3;
-    }
-    return true;
+  /** The node after n in its chain (NO_NODE at the end). */
+  nextOf(n: number): number {
+    return this.nodes[n * NODE_WORDS + N_NEXT]!;
+  }
+
+  /** hash_conntrack_raw of node n's tuple, as stored when it was linked. */
+  hashOf(n: number): number {
+    return this.nodes[n * NODE_WORDS + N_HASH]!;
+  }
+
+  /** First word of node n's source address (the whole IPv4 address). */
+  srcOf(n: number): number {
+    return this.nodes[n * NODE_WORDS + N_SRC]!;
+  }
+
+  /** First word of node n's destination address. */
+  dstOf(n: number): number {
+    return this.nodes[n * NODE_WORDS + N_DST]!;
+  }
+
+  /** sport << 16 | dport of node n's tuple (ICMP: id << 16 | type << 8 | code). */
+  portsOf(n: number): number {
+    return this.nodes[n * NODE_WORDS + N_PORTS]!;
   }
 
   isExpired(c: number, nowMs: number): boolean {
-    return ((this.expires[c]! - nowMs) | 0) <= 0;
+    return ((this.nodes[c * CONN_WORDS + C_EXPIRES]! - nowMs) | 0) <= 0;
   }
 
   /** Milliseconds left before connection c expires (0 when expired). */
   remainingMs(c: number, nowMs: number): number {
-    const d = (this.expires[c]! - nowMs) | 0;
+    const d = (this.nodes[c * CONN_WORDS + C_EXPIRES]! - nowMs) | 0;
     return d > 0 ? d : 0;
   }
 
   refresh(c: number, nowMs: number, timeoutMs: number): void {
-    this.expires[c] = (nowMs + timeoutMs) >>> 0;
+    this.nodes[c * CONN_WORDS + C_EXPIRES] = (nowMs + timeoutMs) >>> 0;
   }
 
   // --- lookup --------------------------------------------------------------------------------
@@ -263,17 +296,23 @@ export class ConntrackTable implements ConntrackView {
     let n = this.heads[reciprocalScale(hash, this.buckets)]!;
     let visited = 0;
     let found = NO_NODE;
-    const next = this.next;
+    // One record per node: the walk reads next, hash and the connection's expiry from the same
+    // cache line(s); the tuple words only when the hash matches (nf_ct_key_equal order aside,
+    // the result is the same: equal tuples have equal hashes).
+    const nodes = this.nodes;
+    const src0 = this.ps0, dst0 = this.pd0, ports = this.pports, meta = this.pmeta;
     while (n !== NO_NODE) {
       visited++;
-      const c = n >>> 1;
-      let nx = next[n]!;
-      if (((this.expires[c]! - nowMs) | 0) <= 0) {
+      const b = n * NODE_WORDS;
+      const cb = (n & ~1) * NODE_WORDS;
+      let nx = nodes[b + N_NEXT]!;
+      if (((nodes[cb + C_EXPIRES]! - nowMs) | 0) <= 0) {
         // nf_ct_gc_expired
-        if (nx !== NO_NODE && nx >>> 1 === c) nx = next[nx]!;
-        this.kill(c);
+        if (nx !== NO_NODE && nx >>> 1 === n >>> 1) nx = nodes[nx * NODE_WORDS + N_NEXT]!;
+        this.kill(n >>> 1);
         this.stats.expired++;
-      } else if (this.nodeHash[n] === hash && this.tupleEqual(n)) {
+      } else if (nodes[b + N_HASH] === hash && nodes[b + N_SRC] === src0 && nodes[b + N_DST] === dst0 && nodes[b + N_PORTS] === ports &&
+        nodes[cb + C_META] === meta && (meta >>> 8 !== 6 || this.extEqual(n))) {
         found = n;
         break;
       }
@@ -294,6 +333,14 @@ export class ConntrackTable implements ConntrackView {
    * reply tuple inverted; ICMP maps the type). When the table is full, early_drop runs first;
    * NO_NODE (and `drop` counted) when it finds nothing to evict.
    */
+  /** IPv6: node n's address words 1..3 equal the packet's (nf_ct_tuple_equal, the rest). */
+  private extEqual(n: number): boolean {
+    const e = this.ext;
+    if (e === null) return false;
+    const x = n * 6;
+    return e[x] === this.ps1 && e[x + 1] === this.ps2 && e[x + 2] === this.ps3 && e[x + 3] === this.pd1 && e[x + 4] === this.pd2 && e[x + 5] === this.pd3;
+  }
+
   alloc(hash: number, nowMs: number): number {
     if (this.count >= this.max) {
       if (!this.earlyDrop(hash, nowMs)) {
@@ -304,7 +351,7 @@ export class ConntrackTable implements ConntrackView {
     }
     let c = this.freeHead;
     if (c !== NO_NODE) {
-      this.freeHead = this.next[2 * c]!;
+      this.freeHead = this.nodes[c * CONN_WORDS + N_NEXT]!;
     } else {
       if (this.highWater === this.capacity) this.grow(Math.min(this.max, this.capacity * 2));
       c = this.highWater++;
@@ -319,17 +366,21 @@ export class ConntrackTable implements ConntrackView {
     this.protoState[c] = 0;
     this.mark[c] = 0;
     this.aux[c] = 0;
-    this.expires[c] = nowMs >>> 0;
     const o = 2 * c;
     const r = o + 1;
-    this.addr[2 * o] = this.ps0; this.addr[2 * o + 1] = this.pd0;
-    this.addr[2 * r] = this.pd0; this.addr[2 * r + 1] = this.ps0;
-    this.ports[o] = ((this.psport << 16) | this.pdport) >>> 0;
+    const nodes = this.nodes;
+    const bo = o * NODE_WORDS;
+    const br = r * NODE_WORDS;
+    nodes[bo + C_EXPIRES] = nowMs >>> 0;
+    nodes[c * CONN_WORDS + C_META] = (l3 << 8) | proto;
+    nodes[bo + N_SRC] = this.ps0; nodes[bo + N_DST] = this.pd0;
+    nodes[br + N_SRC] = this.pd0; nodes[br + N_DST] = this.ps0;
+    nodes[bo + N_PORTS] = ((this.psport << 16) | this.pdport) >>> 0;
     if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) {
       const type = icmpReplyType(l3, this.pdport >>> 8);
-      this.ports[r] = ((this.psport << 16) | ((type & 0xff) << 8) | (this.pdport & 0xff)) >>> 0;
+      nodes[br + N_PORTS] = ((this.psport << 16) | ((type & 0xff) << 8) | (this.pdport & 0xff)) >>> 0;
     } else {
-      this.ports[r] = ((this.pdport << 16) | this.psport) >>> 0;
+      nodes[br + N_PORTS] = ((this.pdport << 16) | this.psport) >>> 0;
     }
     if (l3 === 6) {
       if (this.ext === null) this.ext = new Uint32Array(this.capacity * 12);
@@ -339,10 +390,10 @@ export class ConntrackTable implements ConntrackView {
       e[xo] = this.ps1; e[xo + 1] = this.ps2; e[xo + 2] = this.ps3; e[xo + 3] = this.pd1; e[xo + 4] = this.pd2; e[xo + 5] = this.pd3;
       e[xr] = this.pd1; e[xr + 1] = this.pd2; e[xr + 2] = this.pd3; e[xr + 3] = this.ps1; e[xr + 4] = this.ps2; e[xr + 5] = this.ps3;
     }
-    this.nodeHash[o] = hash;
-    this.nodeHash[r] = 0;
-    this.next[o] = NO_NODE;
-    this.next[r] = NO_NODE;
+    nodes[bo + N_HASH] = hash;
+    nodes[br + N_HASH] = 0;
+    nodes[bo + N_NEXT] = NO_NODE;
+    nodes[br + N_NEXT] = NO_NODE;
     return c;
   }
 
@@ -354,16 +405,17 @@ export class ConntrackTable implements ConntrackView {
   confirm(c: number): boolean {
     const o = 2 * c;
     const r = o + 1;
-    const hash = this.nodeHash[o]!;
+    const nodes = this.nodes;
+    const hash = nodes[o * NODE_WORDS + N_HASH]!;
     const replyHash = this.hashNode(r);
-    this.nodeHash[r] = replyHash;
+    nodes[r * NODE_WORDS + N_HASH] = replyHash;
     const maxChain = MIN_CHAINLEN + this.random(MAX_CHAINLEN);
     for (let dir = 0; dir < 2; dir++) {
       const self = o + dir;
       let n = this.heads[reciprocalScale(dir === 0 ? hash : replyHash, this.buckets)]!;
       let chainLen = 0;
       while (n !== NO_NODE) {
-        if (this.nodeHash[n] === this.nodeHash[self] && this.sameTuple(n, self)) {
+        if (nodes[n * NODE_WORDS + N_HASH] === nodes[self * NODE_WORDS + N_HASH] && this.sameTuple(n, self)) {
           // A clash: the kernel resolves some for UDP (nf_ct_resolve_clash); the model drops.
           this.stats.insertFailed++;
           this.stats.drop++;
@@ -377,7 +429,7 @@ export class ConntrackTable implements ConntrackView {
           this.discard(c);
           return false;
         }
-        n = this.next[n]!;
+        n = nodes[n * NODE_WORDS + N_NEXT]!;
       }
     }
     this.link(o);
@@ -391,7 +443,10 @@ export class ConntrackTable implements ConntrackView {
     const ca = a >>> 1;
     const cb = b >>> 1;
     if (this.proto[ca] !== this.proto[cb] || this.l3[ca] !== this.l3[cb]) return false;
-    if (this.addr[2 * a] !== this.addr[2 * b] || this.addr[2 * a + 1] !== this.addr[2 * b + 1] || this.ports[a] !== this.ports[b]) return false;
+    const nodes = this.nodes;
+    const ba = a * NODE_WORDS;
+    const bb = b * NODE_WORDS;
+    if (nodes[ba + N_SRC] !== nodes[bb + N_SRC] || nodes[ba + N_DST] !== nodes[bb + N_DST] || nodes[ba + N_PORTS] !== nodes[bb + N_PORTS]) return false;
     if (this.l3[ca] === 6) {
       const e = this.ext!;
       for (let k = 0; k < 6; k++) if (e[a * 6 + k] !== e[b * 6 + k]) return false;
@@ -400,22 +455,24 @@ export class ConntrackTable implements ConntrackView {
   }
 
   private link(n: number): void {
-    const b = reciprocalScale(this.nodeHash[n]!, this.buckets);
-    this.next[n] = this.heads[b]!;
+    const nodes = this.nodes;
+    const b = reciprocalScale(nodes[n * NODE_WORDS + N_HASH]!, this.buckets);
+    nodes[n * NODE_WORDS + N_NEXT] = this.heads[b]!;
     this.heads[b] = n;
   }
 
   private unlink(n: number): void {
-    const b = reciprocalScale(this.nodeHash[n]!, this.buckets);
+    const nodes = this.nodes;
+    const b = reciprocalScale(nodes[n * NODE_WORDS + N_HASH]!, this.buckets);
     let p = this.heads[b]!;
     if (p === n) {
-      this.heads[b] = this.next[n]!;
+      this.heads[b] = nodes[n * NODE_WORDS + N_NEXT]!;
       return;
     }
     while (p !== NO_NODE) {
-      const q = this.next[p]!;
+      const q = nodes[p * NODE_WORDS + N_NEXT]!;
       if (q === n) {
-        this.next[p] = this.next[n]!;
+        nodes[p * NODE_WORDS + N_NEXT] = nodes[n * NODE_WORDS + N_NEXT]!;
         return;
       }
       p = q;
@@ -441,8 +498,8 @@ export class ConntrackTable implements ConntrackView {
   private release(c: number): void {
     this.status[c] = 0;
     this.count--;
-    this.next[2 * c] = this.freeHead;
-    this.next[2 * c + 1] = NO_NODE;
+    this.nodes[c * CONN_WORDS + N_NEXT] = this.freeHead;
+    this.nodes[c * CONN_WORDS + NODE_WORDS + N_NEXT] = NO_NODE;
     this.freeHead = c;
   }
 
@@ -467,10 +524,10 @@ export class ConntrackTable implements ConntrackView {
       let n = this.heads[bucket]!;
       while (n !== NO_NODE) {
         const c = n >>> 1;
-        let nx = this.next[n]!;
+        let nx = this.nextOf(n);
         const expired = this.isExpired(c, nowMs);
         if (expired || (this.status[c]! & (CtStatus.ASSURED | CtStatus.CONFIRMED)) === CtStatus.CONFIRMED) {
-          if (nx !== NO_NODE && nx >>> 1 === c) nx = this.next[nx]!;
+          if (nx !== NO_NODE && nx >>> 1 === c) nx = this.nextOf(nx);
           this.kill(c);
           if (expired) this.stats.expired++;
           else drops++;
@@ -568,20 +625,20 @@ export class ConntrackTable implements ConntrackView {
     const icmp = this.proto[ctId] === IPPROTO_ICMP || this.proto[ctId] === IPPROTO_ICMPV6;
     const six = this.l3[ctId] === 6;
     // SNAT rewrites where replies go (reply destination), DNAT where they come from (reply source).
-    const word = isSource ? 1 : 0;
-    this.addr[2 * r + word] = a0 >>> 0;
+    const br = r * NODE_WORDS;
+    this.nodes[br + (isSource ? N_DST : N_SRC)] = a0 >>> 0;
     if (six && this.ext) {
       const x = r * 6 + (isSource ? 3 : 0);
       this.ext[x] = a1 >>> 0; this.ext[x + 1] = a2 >>> 0; this.ext[x + 2] = a3 >>> 0;
     }
     if (port !== 0) {
-      const p = this.ports[r]!;
-      if (icmp) this.ports[r] = (((port & 0xffff) << 16) | (p & 0xffff)) >>> 0; // the echo id
-      else if (isSource) this.ports[r] = ((p & 0xffff0000) | (port & 0xffff)) >>> 0;
-      else this.ports[r] = (((port & 0xffff) << 16) | (p & 0xffff)) >>> 0;
+      const p = this.nodes[br + N_PORTS]!;
+      if (icmp) this.nodes[br + N_PORTS] = (((port & 0xffff) << 16) | (p & 0xffff)) >>> 0; // the echo id
+      else if (isSource) this.nodes[br + N_PORTS] = ((p & 0xffff0000) | (port & 0xffff)) >>> 0;
+      else this.nodes[br + N_PORTS] = (((port & 0xffff) << 16) | (p & 0xffff)) >>> 0;
     }
     if (confirmed) {
-      this.nodeHash[r] = this.hashNode(r);
+      this.nodes[br + N_HASH] = this.hashNode(r);
       this.link(r);
     }
   }
@@ -598,7 +655,7 @@ export class ConntrackTable implements ConntrackView {
     const hist: number[] = [];
     for (let b = 0; b < this.buckets; b++) {
       let len = 0;
-      for (let n = this.heads[b]!; n !== NO_NODE; n = this.next[n]!) len++;
+      for (let n = this.heads[b]!; n !== NO_NODE; n = this.nextOf(n)) len++;
       while (hist.length <= len) hist.push(0);
       hist[len]!++;
     }
@@ -606,7 +663,7 @@ export class ConntrackTable implements ConntrackView {
   }
 
   /** Bytes of per-connection arrays per connection slot (IPv4; `ext` adds 48 for IPv6). */
-  static readonly BYTES_PER_CONNECTION = 1 + 1 + 1 + 1 + 16 + 8 + 8 + 8 + 4 + 4 + 4;
+  static readonly BYTES_PER_CONNECTION = 1 + 1 + 1 + 1 + CONN_WORDS * 4 + 4 + 4;
 
   /** Bytes the table holds now: bucket array plus per-connection arrays at their current capacity. */
   memoryBytes(): number {
@@ -631,11 +688,7 @@ export class ConntrackTable implements ConntrackView {
     this.proto = copy8(this.proto, capacity);
     this.status = copy8(this.status, capacity);
     this.protoState = copy8(this.protoState, capacity);
-    this.addr = copy32(this.addr, capacity * 4);
-    this.ports = copy32(this.ports, capacity * 2);
-    this.next = copy32(this.next, capacity * 2);
-    this.nodeHash = copy32(this.nodeHash, capacity * 2);
-    this.expires = copy32(this.expires, capacity);
+    this.nodes = copy32(this.nodes, capacity * CONN_WORDS);
     this.mark = copy32(this.mark, capacity);
     this.aux = copy32(this.aux, capacity);
     if (this.ext) this.ext = copy32(this.ext, capacity * 12);

@@ -15,7 +15,7 @@
  * value (80 = 80). ICMP: sport = id, dport = type << 8 | code (the bytes of dst.u.icmp).
  */
 import { jhash2 } from '../hash/jhash.js';
-import { siphash24Words } from '../hash/siphash.js';
+import { siphash24Words5 } from '../hash/siphash.js';
 
 export const NFPROTO_IPV4 = 2;
 export const NFPROTO_IPV6 = 10;
@@ -30,6 +30,11 @@ export const DEFAULT_HASH_SEED = 1;
 
 function bswap32(x: number): number {
   return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
+}
+
+/** bswap32 as an int32 (no `>>> 0`): what the int32 hash entry points take without boxing. */
+function bswap32i(x: number): number {
+  return ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24);
 }
 
 function bswap16(x: number): number {
@@ -73,8 +78,6 @@ export class TupleHasher {
   readonly seed: number;
   readonly zone: number;
   private readonly key = new Uint32Array(4);
-  private readonly msg = new Uint32Array(10);
-  private readonly out = new Uint32Array(2);
   private readonly words = new Uint32Array(9);
   private readonly jseed: number;
 
@@ -106,14 +109,11 @@ export class TupleHasher {
       // (__force u16)tuple->dst.u.all read natively on x86 = the port byte-swapped.
       return jhash2(k, 9, (this.jseed ^ ((bswap16(dport) << 16) | proto)) >>> 0);
     }
-    const m = this.msg;
-    m[0] = bswap32(s0); m[1] = bswap32(s1);
-    m[2] = bswap32(s2); m[3] = bswap32(s3);
-    m[4] = w4; m[5] = bswap32(d0);
-    m[6] = bswap32(d1); m[7] = bswap32(d2);
-    // Last word: bytes 32..38 (dst addr word 3, dst.u, protonum) and the length 39 in the top byte.
-    m[8] = bswap32(d3);
-    m[9] = (bswap16(dport) | (proto << 16) | (39 << 24)) >>> 0;
-    return siphash24Words(this.key, m, 5, this.out);
+    // Five little-endian u64 words: src addr, src.u + l3num, dst addr; the last word holds bytes
+    // 32..38 (dst addr word 3, dst.u, protonum) and the length 39 in the top byte.
+    return siphash24Words5(this.key,
+      bswap32i(s0), bswap32i(s1), bswap32i(s2), bswap32i(s3),
+      w4 | 0, bswap32i(d0), bswap32i(d1), bswap32i(d2),
+      bswap32i(d3), bswap16(dport) | (proto << 16) | (39 << 24));
   }
 }

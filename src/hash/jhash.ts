@@ -40,38 +40,39 @@ function final(): void {
  * hot path calls this, so mix and final are written out on locals here.
  */
 export function jhash2(k: ArrayLike<number>, length: number, initval: number, offset = 0): number {
-  let x = (JHASH_INITVAL + ((length << 2) >>> 0) + initval) >>> 0;
+  // Int32 throughout (`| 0`): a `>>> 0` value above 2^31 would make V8 keep x, y, z as doubles.
+  let x = (JHASH_INITVAL + (length << 2) + initval) | 0;
   let y = x;
   let z = x;
   let i = offset;
   let n = length;
   while (n > 3) {
-    x = (x + k[i]!) | 0;
-    y = (y + k[i + 1]!) | 0;
-    z = (z + k[i + 2]!) | 0;
+    x = (x + (k[i]! | 0)) | 0;
+    y = (y + (k[i + 1]! | 0)) | 0;
+    z = (z + (k[i + 2]! | 0)) | 0;
     // __jhash_mix
-    x = (x - z) ^ ((z << 4) | (z >>> 28)); z = (z + y) | 0;
-    y = (y - x) ^ ((x << 6) | (x >>> 26)); x = (x + z) | 0;
-    z = (z - y) ^ ((y << 8) | (y >>> 24)); y = (y + x) | 0;
-    x = (x - z) ^ ((z << 16) | (z >>> 16)); z = (z + y) | 0;
-    y = (y - x) ^ ((x << 19) | (x >>> 13)); x = (x + z) | 0;
-    z = (z - y) ^ ((y << 4) | (y >>> 28)); y = (y + x) | 0;
+    x = ((x - z) | 0) ^ ((z << 4) | (z >>> 28)); z = (z + y) | 0;
+    y = ((y - x) | 0) ^ ((x << 6) | (x >>> 26)); x = (x + z) | 0;
+    z = ((z - y) | 0) ^ ((y << 8) | (y >>> 24)); y = (y + x) | 0;
+    x = ((x - z) | 0) ^ ((z << 16) | (z >>> 16)); z = (z + y) | 0;
+    y = ((y - x) | 0) ^ ((x << 19) | (x >>> 13)); x = (x + z) | 0;
+    z = ((z - y) | 0) ^ ((y << 4) | (y >>> 28)); y = (y + x) | 0;
     n -= 3;
     i += 3;
   }
   if (n === 0) return z >>> 0;
   // The last 1..3 words: 3rd into c, 2nd into b, 1st into a, then the final mix.
-  if (n === 3) z = (z + k[i + 2]!) | 0;
-  if (n >= 2) y = (y + k[i + 1]!) | 0;
-  x = (x + k[i]!) | 0;
+  if (n === 3) z = (z + (k[i + 2]! | 0)) | 0;
+  if (n >= 2) y = (y + (k[i + 1]! | 0)) | 0;
+  x = (x + (k[i]! | 0)) | 0;
   // __jhash_final
-  z = (z ^ y) - ((y << 14) | (y >>> 18));
-  x = (x ^ z) - ((z << 11) | (z >>> 21));
-  y = (y ^ x) - ((x << 25) | (x >>> 7));
-  z = (z ^ y) - ((y << 16) | (y >>> 16));
-  x = (x ^ z) - ((z << 4) | (z >>> 28));
-  y = (y ^ x) - ((x << 14) | (x >>> 18));
-  z = (z ^ y) - ((y << 24) | (y >>> 8));
+  z = ((z ^ y) - ((y << 14) | (y >>> 18))) | 0;
+  x = ((x ^ z) - ((z << 11) | (z >>> 21))) | 0;
+  y = ((y ^ x) - ((x << 25) | (x >>> 7))) | 0;
+  z = ((z ^ y) - ((y << 16) | (y >>> 16))) | 0;
+  x = ((x ^ z) - ((z << 4) | (z >>> 28))) | 0;
+  y = ((y ^ x) - ((x << 14) | (x >>> 18))) | 0;
+  z = ((z ^ y) - ((y << 24) | (y >>> 8))) | 0;
   return z >>> 0;
 }
 

@@ -82,7 +82,7 @@ describe('table full (early_drop)', () => {
     let bucket = reciprocalScale(hash, t.buckets);
     const victims = new Set<number>();
     for (let i = 0; i < 8 && victims.size === 0; i++, bucket = (bucket + 1) % t.buckets) {
-      for (let n = t.heads[bucket]!; n !== NO_NODE; n = t.next[n]!) victims.add(n >>> 1);
+      for (let n = t.heads[bucket]!; n !== NO_NODE; n = t.nextOf(n)) victims.add(n >>> 1);
     }
     expect(victims.size).toBeGreaterThan(0);
     const r = h.send(1, next);
@@ -180,9 +180,9 @@ describe('property: any trace leaves a consistent table', () => {
       t.forEachConfirmed((c) => {
         confirmed++;
         for (const n of [2 * c, 2 * c + 1]) {
-          expect(t.hashNode(n)).toBe(t.nodeHash[n]);
+          expect(t.hashNode(n)).toBe(t.hashOf(n));
           let found = false;
-          for (let m = t.heads[reciprocalScale(t.nodeHash[n]!, t.buckets)]!; m !== NO_NODE; m = t.next[m]!) if (m === n) found = true;
+          for (let m = t.heads[reciprocalScale(t.hashOf(n), t.buckets)]!; m !== NO_NODE; m = t.nextOf(m)) if (m === n) found = true;
           expect(found).toBe(true);
         }
       });
