@@ -12,7 +12,7 @@
  * Time is a wrapping 32-bit millisecond stamp, compared as the kernel compares jiffies
  * (`nf_ct_is_expired`: (s32)(timeout - now) <= 0).
  */
-import type { ConntrackView } from './view.js';
+import { NAT_STATUS_DST, NAT_STATUS_SRC, type ConntrackView } from './view.js';
 import { TcpState, Timeouts } from './timeouts.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, icmpReplyType, reciprocalScale, TupleHasher, type HashAlgorithm } from './tuple.js';
 
@@ -35,6 +35,9 @@ export const CtStatus = {
   CONFIRMED: 2,
   SEEN_REPLY: 4,
   ASSURED: 8,
+  /** IPS_SRC_NAT / IPS_DST_NAT: nf_nat_setup_info changed the tuple. */
+  SRC_NAT: 16,
+  DST_NAT: 32,
 } as const;
 
 /** NF_CT_EVICTION_RANGE: buckets early_drop scans. */
@@ -173,6 +176,8 @@ export class ConntrackTable implements ConntrackView {
   mark = new Uint32Array(0);
   /** Protocol word: UDP stream_ts; TCP last index/dir and flags (proto-tcp.ts). */
   aux = new Uint32Array(0);
+  /** TCP, per node (direction): td_end of that direction's sender (tcp_in_window's seen[dir].td_end). */
+  tdEnd = new Uint32Array(0);
   /** IPv6 only: per node, address words 1..3 of source then destination. */
   ext: Uint32Array | null = null;
 
@@ -569,9 +574,14 @@ export class ConntrackTable implements ConntrackView {
     const six = this.l3[ctId] === 6;
     // SNAT rewrites where replies go (reply destination), DNAT where they come from (reply source).
     const word = isSource ? 1 : 0;
+    // nf_nat_setup_info sets IPS_SRC_NAT/IPS_DST_NAT only when the binding changes the tuple.
+    const before = this.addr[2 * r + word]!;
+    const beforePort = this.ports[r]!;
+    let changed = before !== (a0 >>> 0);
     this.addr[2 * r + word] = a0 >>> 0;
     if (six && this.ext) {
       const x = r * 6 + (isSource ? 3 : 0);
+      changed ||= this.ext[x] !== a1 >>> 0 || this.ext[x + 1] !== a2 >>> 0 || this.ext[x + 2] !== a3 >>> 0;
       this.ext[x] = a1 >>> 0; this.ext[x + 1] = a2 >>> 0; this.ext[x + 2] = a3 >>> 0;
     }
     if (port !== 0) {
@@ -580,10 +590,17 @@ export class ConntrackTable implements ConntrackView {
       else if (isSource) this.ports[r] = ((p & 0xffff0000) | (port & 0xffff)) >>> 0;
       else this.ports[r] = (((port & 0xffff) << 16) | (p & 0xffff)) >>> 0;
     }
+    if (changed || beforePort !== this.ports[r]) this.status[ctId] = this.status[ctId]! | (isSource ? CtStatus.SRC_NAT : CtStatus.DST_NAT);
     if (confirmed) {
       this.nodeHash[r] = this.hashNode(r);
       this.link(r);
     }
+  }
+
+  natStatus(ctId: number): number {
+    if (!this.isLive(ctId)) return 0;
+    const st = this.status[ctId]!;
+    return (st & CtStatus.SRC_NAT ? NAT_STATUS_SRC : 0) | (st & CtStatus.DST_NAT ? NAT_STATUS_DST : 0);
   }
 
   // --- inspection ----------------------------------------------------------------------------
@@ -606,7 +623,7 @@ export class ConntrackTable implements ConntrackView {
   }
 
   /** Bytes of per-connection arrays per connection slot (IPv4; `ext` adds 48 for IPv6). */
-  static readonly BYTES_PER_CONNECTION = 1 + 1 + 1 + 1 + 16 + 8 + 8 + 8 + 4 + 4 + 4;
+  static readonly BYTES_PER_CONNECTION = 1 + 1 + 1 + 1 + 16 + 8 + 8 + 8 + 4 + 4 + 4 + 8;
 
   /** Bytes the table holds now: bucket array plus per-connection arrays at their current capacity. */
   memoryBytes(): number {
@@ -638,6 +655,7 @@ export class ConntrackTable implements ConntrackView {
     this.expires = copy32(this.expires, capacity);
     this.mark = copy32(this.mark, capacity);
     this.aux = copy32(this.aux, capacity);
+    this.tdEnd = copy32(this.tdEnd, capacity * 2);
     if (this.ext) this.ext = copy32(this.ext, capacity * 12);
     this.capacity = capacity;
   }
