@@ -136,33 +136,28 @@ async function labAction(opts: LabOptions): Promise<void> {
       throw err;
     }
     if (scenario?.scenario.expect) expectDiffs = checkExpectations(run.observation, scenario.scenario.expect);
-    const model = createModelSide();
-    let modelObs: LabObservation | undefined;
-    let diffs: Difference[] | undefined;
-    if (model) {
-      modelObs = await model.run({
-        tracePath: config.tracePath,
-        ruleset: config.ruleset,
-        ruleset6: config.ruleset6,
-        ipset: config.ipset,
-        tc: config.tc,
-        conntrack: config.conntrack ?? {},
-        insideAddresses: run.insideAddresses,
-        skipped: run.observation.outcome.skipped,
-        settings: run.settings,
-        replayDurationMs: run.durationMs,
-      });
-      diffs = diffObservations(run.observation, modelObs, { timeoutToleranceS: Math.max(1, Math.ceil(run.durationMs / 1000)) });
-    }
+    const model = createModelSide({ routes: config.routes });
+    const modelObs: LabObservation = await model.run({
+      tracePath: config.tracePath,
+      ruleset: config.ruleset,
+      ruleset6: config.ruleset6,
+      ipset: config.ipset,
+      tc: config.tc,
+      conntrack: config.conntrack ?? {},
+      insideAddresses: run.insideAddresses,
+      skipped: run.observation.outcome.skipped,
+      settings: run.settings,
+      replayDurationMs: run.durationMs,
+    });
+    const diffs = diffObservations(run.observation, modelObs, { timeoutToleranceS: Math.max(1, Math.ceil(run.durationMs / 1000)) });
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ kernel: run, model: modelObs ?? null, differences: diffs ?? null, expectationDifferences: expectDiffs ?? null }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ kernel: run, model: modelObs, differences: diffs, expectationDifferences: expectDiffs ?? null }, null, 2)}\n`);
     } else {
       process.stdout.write(formatObservation(run));
-      if (diffs) process.stdout.write(`model (${model!.name}): ${formatDifferences(diffs)}`);
-      else process.stdout.write('model side: not built yet (ModelSide is wired in at merge); the kernel view above is the whole report\n');
+      process.stdout.write(`model (${model.name}): ${formatDifferences(diffs)}`);
       if (expectDiffs) process.stdout.write(`scenario expectations: ${formatDifferences(expectDiffs).replace('kernel and model agree', 'the kernel did what the scenario expects').replaceAll(', model ', ', expected ')}`);
     }
-    if ((diffs && diffs.length > 0) || (expectDiffs && expectDiffs.length > 0)) process.exitCode = 1;
+    if (diffs.length > 0 || (expectDiffs && expectDiffs.length > 0)) process.exitCode = 1;
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -4,9 +4,13 @@
  * `nf_conntrack_tcp_packet` (reopen after close, ignored packets, ASSURED, RST on an unreplied
  * entry, timeout choice).
  *
- * Not modelled (documented in the README): `tcp_in_window` sequence/window tracking — every packet
- * is taken as in window, so tcp_be_liberal changes nothing and out-of-window packets and RSTs are
- * not INVALID; the retransmission counter, unacknowledged-data and zero-window timeout caps; the
+ * From `tcp_in_window`, only the end of each direction's data (td_end) and the
+ * IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED flag it keeps: data one side sent that the other has not
+ * acknowledged caps the timeout at tcp_timeout_unacknowledged (300 s), as the kernel does.
+ *
+ * Not modelled (documented in the README): the window checks themselves — every packet is taken
+ * as in window, so tcp_be_liberal changes nothing and out-of-window packets and RSTs are not
+ * INVALID; window scaling and SACK; the retransmission counter and zero-window timeout caps; the
  * resync of an ignored SYN by its SYN/ACK; the RFC 5961 challenge-ACK special cases; checksums.
  */
 import { CtStatus, PacketResult, type ConntrackTable, type PacketResultValue } from './table.js';
@@ -89,12 +93,58 @@ const AUX_LAST_DIR = 0x8;
 const AUX_CLOSE_INIT = 0x10;
 /** Picked up mid-stream (tcp_new with tcp_loose): the kernel marks both directions liberal. */
 export const TCP_AUX_PICKED_UP = 0x20;
+/** seen[dir].td_maxwin != 0: direction dir's sender data is initialized (bit << dir). */
+const AUX_SENDER_INIT = 0x40;
+/** seen[dir].flags & IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED (bit << dir). */
+const AUX_DATA_UNACK = 0x100;
+
+/** after(a, b) of the kernel: a is later than b in 32-bit sequence space. */
+function seqAfter(a: number, b: number): boolean {
+  return ((b - a) | 0) < 0;
+}
+
+/** segment_seq_plus_len: seq + payload bytes + 1 for SYN + 1 for FIN. */
+function segmentEnd(seq: number, flags: number, payload: number): number {
+  return (seq + payload + (flags & TH_SYN ? 1 : 0) + (flags & TH_FIN ? 1 : 0)) >>> 0;
+}
+
+/**
+ * The td_end / DATA_UNACKNOWLEDGED bookkeeping of tcp_in_window for a packet taken as in window.
+ * `state` is the entry's state before this packet (the kernel's state->state at that point).
+ */
+function trackWindow(t: ConntrackTable, c: number, dir: number, flags: number, seq: number, ackIn: number, payload: number, state: number): void {
+  const sender = 2 * c + dir;
+  const receiver = 2 * c + (1 - dir);
+  let aux = t.aux[c]!;
+  let end = segmentEnd(seq, flags, payload);
+  if ((aux & (AUX_SENDER_INIT << dir)) === 0) {
+    aux |= AUX_SENDER_INIT << dir;
+    t.tdEnd[sender] = end;
+    if (flags & TH_SYN) {
+      t.aux[c] = aux;
+      if ((flags & TH_ACK) === 0) return; // simultaneous open: nothing more
+    } else if ((aux & (AUX_SENDER_INIT << (1 - dir))) === 0) {
+      t.tdEnd[receiver] = ackIn; // receiver->td_end = sack: pass III and IV until it speaks
+    }
+  } else if (((state === sSS && dir === 0) || (state === sSR && dir === 1)) && seqAfter(end, t.tdEnd[sender]!)) {
+    t.tdEnd[sender] = end; // a re-initialized SYN (RFC 793): no unacknowledged data
+  }
+  let ack = ackIn;
+  if ((flags & TH_ACK) === 0 || ((flags & (TH_ACK | TH_RST)) === (TH_ACK | TH_RST) && ack === 0)) ack = t.tdEnd[receiver]!;
+  if (seq === end && ((flags & TH_RST) === 0 || (seq === 0 && state === sSS))) end = t.tdEnd[sender]!;
+  if (seqAfter(end, t.tdEnd[sender]!)) {
+    t.tdEnd[sender] = end;
+    aux |= AUX_DATA_UNACK << dir;
+  }
+  if (ack === t.tdEnd[receiver]) aux &= ~(AUX_DATA_UNACK << (1 - dir));
+  t.aux[c] = aux;
+}
 
 /**
  * nf_conntrack_tcp_packet for packet flags `flags` travelling in `dir` on entry c at `nowMs`.
  * `confirmed` false for the packet that created the entry (tcp_new runs first).
  */
-export function tcpPacket(t: ConntrackTable, c: number, dir: number, flags: number, nowMs: number, confirmed: boolean): PacketResultValue {
+export function tcpPacket(t: ConntrackTable, c: number, dir: number, flags: number, nowMs: number, confirmed: boolean, seq = 0, ack = 0, payload = 0): PacketResultValue {
   if (!tcpFlagsValid(flags)) return PacketResult.INVALID; // tcp_error: "invalid tcp flag combination"
   const index = tcpIndex(flags);
   if (!confirmed) {
@@ -105,6 +155,10 @@ export function tcpPacket(t: ConntrackTable, c: number, dir: number, flags: numb
       if (!t.tcpLoose) return PacketResult.INVALID;
       t.aux[c] = t.aux[c]! | TCP_AUX_PICKED_UP;
     }
+    // seen[0] starts at this packet's end; seen[1] is unknown until the other side speaks.
+    t.aux[c] = t.aux[c]! | AUX_SENDER_INIT;
+    t.tdEnd[2 * c] = segmentEnd(seq, flags, payload);
+    t.tdEnd[2 * c + 1] = 0;
   }
   const old = t.protoState[c]!;
   const next = tcpNextState(dir, index, old);
@@ -122,13 +176,16 @@ export function tcpPacket(t: ConntrackTable, c: number, dir: number, flags: numb
     default:
       break;
   }
-  // (tcp_in_window would run here; the model takes every packet as in window.)
-  let a = (aux & ~(AUX_LAST_INDEX_MASK | AUX_LAST_DIR)) | index | (dir === 1 ? AUX_LAST_DIR : 0);
+  // tcp_in_window: every packet is taken as in window; its data bookkeeping is kept.
+  trackWindow(t, c, dir, flags, seq, ack, payload, old);
+  let a = (t.aux[c]! & ~(AUX_LAST_INDEX_MASK | AUX_LAST_DIR)) | index | (dir === 1 ? AUX_LAST_DIR : 0);
   if (old !== next && next === sFW) a |= AUX_CLOSE_INIT;
   t.aux[c] = a;
   t.protoState[c] = next;
   const timeouts = t.timeouts.tcp;
   let timeout = index === TcpIndex.RST ? timeouts[sCL]! : timeouts[next]!;
+  // Unacknowledged data in either direction caps the timeout (nf_conntrack_tcp_packet).
+  if (index !== TcpIndex.RST && (a & (AUX_DATA_UNACK | (AUX_DATA_UNACK << 1))) !== 0 && timeout > timeouts[TcpState.UNACK]!) timeout = timeouts[TcpState.UNACK]!;
   const st = t.status[c]!;
   if ((st & CtStatus.SEEN_REPLY) === 0) {
     if (flags & TH_RST) {

@@ -27,6 +27,21 @@ export function markUntracked(batch: PacketBatch, i: number): void {
   batch.ctId[i] = NO_CONNECTION;
 }
 
+/**
+ * TCP payload bytes of packet i: skb->len - dataoff - doff * 4 (segment_seq_plus_len). The IP
+ * header length comes from the head bytes (IPv6: the fixed 40-byte header; extension headers
+ * before TCP are not counted out), the TCP header length from its data offset (20 when the head
+ * bytes stop short of it).
+ */
+export function tcpPayloadBytes(batch: PacketBatch, i: number): number {
+  const base = i * batch.headBytes;
+  const headLen = batch.headLen[i]!;
+  const ipHeader = batch.l3[i] === 6 ? 40 : headLen > 0 ? (batch.head[base]! & 0x0f) * 4 : 20;
+  const tcpHeader = headLen > ipHeader + 12 ? (batch.head[base + ipHeader + 12]! >> 4) * 4 : 20;
+  const n = batch.ipLen[i]! - ipHeader - tcpHeader;
+  return n > 0 ? n : 0;
+}
+
 /** Trace nanoseconds to the model's wrapping millisecond clock (HZ = 1000). */
 export function nsToMs(nowNs: number): number {
   return Math.floor(nowNs / 1e6) >>> 0;
@@ -121,7 +136,9 @@ export class ConntrackInStage implements PipelineStage {
       // ctinfo before the handler runs (resolve_normal_ct).
       const seen = (t.status[c]! & CtStatus.SEEN_REPLY) !== 0;
       const state = dir === 1 || seen ? CtState.ESTABLISHED : CtState.NEW;
-      const result = this.handle(proto, c, dir, batch.tcpFlags[i]!, nowMs, confirmed);
+      const result = proto === IPPROTO_TCP
+        ? tcpPacket(t, c, dir, batch.tcpFlags[i]!, nowMs, confirmed, batch.tcpSeq[i]!, batch.tcpAck[i]!, tcpPayloadBytes(batch, i))
+        : this.handle(proto, c, nowMs, confirmed);
       if (result === PacketResult.REPEAT) {
         t.kill(c);
         continue;
@@ -140,10 +157,9 @@ export class ConntrackInStage implements PipelineStage {
     this.invalid(batch, i);
   }
 
-  private handle(proto: number, c: number, dir: number, tcpFlags: number, nowMs: number, confirmed: boolean): PacketResultValue {
+  private handle(proto: number, c: number, nowMs: number, confirmed: boolean): PacketResultValue {
     const t = this.table;
     switch (proto) {
-      case IPPROTO_TCP: return tcpPacket(t, c, dir, tcpFlags, nowMs, confirmed);
       case IPPROTO_UDP:
       case IPPROTO_UDPLITE: return udpPacket(t, c, nowMs, confirmed);
       case IPPROTO_ICMP:

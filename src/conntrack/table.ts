@@ -14,7 +14,7 @@
  * Time is a wrapping 32-bit millisecond stamp, compared as the kernel compares jiffies
  * (`nf_ct_is_expired`: (s32)(timeout - now) <= 0).
  */
-import type { ConntrackView } from './view.js';
+import { NAT_STATUS_DST, NAT_STATUS_SRC, type ConntrackView } from './view.js';
 import { TcpState, Timeouts } from './timeouts.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, icmpReplyType, reciprocalScale, TupleHasher, type HashAlgorithm } from './tuple.js';
 
@@ -37,6 +37,9 @@ export const CtStatus = {
   CONFIRMED: 2,
   SEEN_REPLY: 4,
   ASSURED: 8,
+  /** IPS_SRC_NAT / IPS_DST_NAT: nf_nat_setup_info changed the tuple. */
+  SRC_NAT: 16,
+  DST_NAT: 32,
 } as const;
 
 /**
@@ -189,6 +192,8 @@ export class ConntrackTable implements ConntrackView {
   mark = new Uint32Array(0);
   /** Protocol word: UDP stream_ts; TCP last index/dir and flags (proto-tcp.ts). */
   aux = new Uint32Array(0);
+  /** TCP, per node (direction): td_end of that direction's sender (tcp_in_window's seen[dir].td_end). */
+  tdEnd = new Uint32Array(0);
   /** IPv6 only: per node, address words 1..3 of source then destination. */
   ext: Uint32Array | null = null;
 
@@ -626,9 +631,15 @@ export class ConntrackTable implements ConntrackView {
     const six = this.l3[ctId] === 6;
     // SNAT rewrites where replies go (reply destination), DNAT where they come from (reply source).
     const br = r * NODE_WORDS;
-    this.nodes[br + (isSource ? N_DST : N_SRC)] = a0 >>> 0;
+    const slot = br + (isSource ? N_DST : N_SRC);
+    // nf_nat_setup_info sets IPS_SRC_NAT/IPS_DST_NAT only when the binding changes the tuple.
+    const before = this.nodes[slot]!;
+    const beforePort = this.nodes[br + N_PORTS]!;
+    let changed = before !== (a0 >>> 0);
+    this.nodes[slot] = a0 >>> 0;
     if (six && this.ext) {
       const x = r * 6 + (isSource ? 3 : 0);
+      changed ||= this.ext[x] !== a1 >>> 0 || this.ext[x + 1] !== a2 >>> 0 || this.ext[x + 2] !== a3 >>> 0;
       this.ext[x] = a1 >>> 0; this.ext[x + 1] = a2 >>> 0; this.ext[x + 2] = a3 >>> 0;
     }
     if (port !== 0) {
@@ -637,10 +648,17 @@ export class ConntrackTable implements ConntrackView {
       else if (isSource) this.nodes[br + N_PORTS] = ((p & 0xffff0000) | (port & 0xffff)) >>> 0;
       else this.nodes[br + N_PORTS] = (((port & 0xffff) << 16) | (p & 0xffff)) >>> 0;
     }
+    if (changed || beforePort !== this.nodes[br + N_PORTS]) this.status[ctId] = this.status[ctId]! | (isSource ? CtStatus.SRC_NAT : CtStatus.DST_NAT);
     if (confirmed) {
       this.nodes[br + N_HASH] = this.hashNode(r);
       this.link(r);
     }
+  }
+
+  natStatus(ctId: number): number {
+    if (!this.isLive(ctId)) return 0;
+    const st = this.status[ctId]!;
+    return (st & CtStatus.SRC_NAT ? NAT_STATUS_SRC : 0) | (st & CtStatus.DST_NAT ? NAT_STATUS_DST : 0);
   }
 
   // --- inspection ----------------------------------------------------------------------------
@@ -663,7 +681,7 @@ export class ConntrackTable implements ConntrackView {
   }
 
   /** Bytes of per-connection arrays per connection slot (IPv4; `ext` adds 48 for IPv6). */
-  static readonly BYTES_PER_CONNECTION = 1 + 1 + 1 + 1 + CONN_WORDS * 4 + 4 + 4;
+  static readonly BYTES_PER_CONNECTION = 1 + 1 + 1 + 1 + CONN_WORDS * 4 + 4 + 4 + 8;
 
   /** Bytes the table holds now: bucket array plus per-connection arrays at their current capacity. */
   memoryBytes(): number {
@@ -691,6 +709,7 @@ export class ConntrackTable implements ConntrackView {
     this.nodes = copy32(this.nodes, capacity * CONN_WORDS);
     this.mark = copy32(this.mark, capacity);
     this.aux = copy32(this.aux, capacity);
+    this.tdEnd = copy32(this.tdEnd, capacity * 2);
     if (this.ext) this.ext = copy32(this.ext, capacity * 12);
     this.capacity = capacity;
   }

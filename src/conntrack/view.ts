@@ -13,4 +13,13 @@ export interface ConntrackView {
    * (IPv4 in a0), port 0 keeps the port.
    */
   setNat(ctId: number, isSource: boolean, a0: number, a1: number, a2: number, a3: number, port: number): void;
+  /**
+   * IPS_SRC_NAT / IPS_DST_NAT of the connection as NAT_STATUS_* bits (`--ctstate SNAT,DNAT`):
+   * set when a binding changed the tuple. Views without NAT bindings leave it out (never NAT-ed).
+   */
+  natStatus?(ctId: number): number;
 }
+
+/** natStatus bits. */
+export const NAT_STATUS_SRC = 1;
+export const NAT_STATUS_DST = 2;

@@ -1,10 +1,13 @@
 /**
- * Minimal classic-pcap reading and writing for the lab and live capture. The project's streaming
- * reader (src/trace/reader.ts) replaces the reading side at merge; the lab only needs whole small
- * traces in memory and an append-only writer that tcpdump reads.
+ * Classic-pcap reading and appending for the lab's kernel side and live capture. The lab's kernel
+ * side needs each frame's raw bytes (the agents inject them whole), which the project's reader
+ * (src/trace/reader.ts) does not expose — it decodes into a PacketBatch — so whole-file reading
+ * stays here; the model side reads with the project's reader. Whole traces are written with the
+ * project's writer; PcapWriter appends record by record so that a capture cut short stays readable.
  */
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { InputError } from '../errors.js';
+import { TraceFileWriter } from '../trace/write.js';
 
 export const LINKTYPE_ETHERNET = 1;
 export const LINKTYPE_RAW = 101;
@@ -114,12 +117,14 @@ export class PcapWriter {
   }
 }
 
-/** Writes whole records to a new pcap. */
+/** Writes whole records to a new nanosecond pcap with the project's trace writer (src/trace/write.ts). */
 export function writePcap(path: string, linkType: number, records: readonly { data: Uint8Array; tsSec: number; tsNsec: number }[]): void {
-  const w = new PcapWriter(path, linkType);
+  const w = new TraceFileWriter(path, { format: 'pcap', precision: 'ns', interfaces: [{ linkType }] });
   try {
-    for (const r of records) w.write(r.data, r.data.length, r.data.length, r.tsSec, r.tsNsec);
-  } finally {
+    for (const r of records) w.writePacket(r.tsSec, r.tsNsec, r.data, 0, r.data.length, r.data.length);
     w.close();
+  } catch (err) {
+    w.abort();
+    throw err;
   }
 }

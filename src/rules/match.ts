@@ -6,11 +6,11 @@
  * xt_limit.c (limit_mt), ip_tables.c icmp_match / ip6_tables.c icmp6_match, xt_addrtype.c.
  * Nothing here allocates.
  */
-import type { ConntrackView } from '../conntrack/view.js';
+import { NAT_STATUS_DST, NAT_STATUS_SRC, type ConntrackView } from '../conntrack/view.js';
 import { CtState, NO_CONNECTION, PacketFlag, type PacketBatch } from '../trace/batch.js';
 import { setLookup, SetType } from './ipset.js';
 import { CREDITS_PER_JIFFY, LIMIT_HZ } from './parse.js';
-import { AddrType, MatchKind, RuleFlag, type Match, type Rule, type Ruleset } from './ruleset.js';
+import { AddrType, CTSTATE_DNAT, CTSTATE_SNAT, MatchKind, RuleFlag, type Match, type Rule, type Ruleset } from './ruleset.js';
 
 /** What a hook knows besides the packet: its devices, the conntrack view, local addresses. */
 export interface MatchEnv {
@@ -35,6 +35,18 @@ function stateBit(b: PacketBatch, i: number): number {
   const s = b.ctState[i]!;
   if (s === CtState.NONE) return 1 << CtState.INVALID;
   return 1 << s;
+}
+
+/** conntrack_mt_v3 (xt_conntrack.c): the state bit, plus SNAT/DNAT when the connection's status has IPS_SRC_NAT/IPS_DST_NAT. */
+function ctstateBits(b: PacketBatch, i: number, env: MatchEnv, mask: number): number {
+  let bits = stateBit(b, i);
+  const view = env.conntrack;
+  if ((mask & (CTSTATE_SNAT | CTSTATE_DNAT)) !== 0 && view !== null && view.natStatus !== undefined && hasConnection(b, i)) {
+    const nat = view.natStatus(b.ctId[i]!);
+    if (nat & NAT_STATUS_SRC) bits |= CTSTATE_SNAT;
+    if (nat & NAT_STATUS_DST) bits |= CTSTATE_DNAT;
+  }
+  return bits;
 }
 
 function hasConnection(b: PacketBatch, i: number): boolean {
@@ -107,7 +119,7 @@ function extensionMatches(m: Match, b: PacketBatch, i: number, env: MatchEnv, v6
       return hit !== m.inv;
     }
     case MatchKind.CTSTATE:
-      return ((stateBit(b, i) & m.mask) !== 0) !== m.inv;
+      return ((ctstateBits(b, i, env, m.mask) & m.mask) !== 0) !== m.inv;
     case MatchKind.CTDIR:
       return hasConnection(b, i) && (b.ctReply[i] === 1) === m.reply;
     case MatchKind.CTORIG_ADDR: {

@@ -13,7 +13,7 @@ import { CtState } from '../trace/batch.js';
 import { looksIpv6, parseCidr, parseIpv4, parseIpv6 } from './addr.js';
 import { setDimensions, SetType, type IpSet } from './ipset.js';
 import {
-  AddrType, BUILTIN_CHAINS, MatchKind, RuleFlag, TABLES, Target,
+  AddrType, BUILTIN_CHAINS, CTSTATE_DNAT, CTSTATE_SNAT, MatchKind, RuleFlag, TABLES, Target,
   type Chain, type HookName, type Match, type Rule, type RuleTable, type Ruleset, type TableName, type TargetInfo, type TargetValue,
 } from './ruleset.js';
 
@@ -41,6 +41,7 @@ const TCP_FLAG_BITS: Record<string, number> = {
 const CT_STATE_BITS: Record<string, number> = {
   INVALID: 1 << CtState.INVALID, ESTABLISHED: 1 << CtState.ESTABLISHED, NEW: 1 << CtState.NEW,
   RELATED: 1 << CtState.RELATED, UNTRACKED: 1 << CtState.UNTRACKED,
+  SNAT: CTSTATE_SNAT, DNAT: CTSTATE_DNAT,
 };
 
 const ADDRTYPE_BITS: Record<string, number> = {
@@ -70,6 +71,36 @@ const ICMP6_NAMES: Record<string, [number, number, number]> = {
 
 /** Modules whose options the parser understands (comment and state are handled too). */
 const KNOWN_MODULES = new Set(['tcp', 'udp', 'multiport', 'conntrack', 'state', 'mark', 'connmark', 'comment', 'iprange', 'set', 'limit', 'icmp', 'icmp6', 'addrtype']);
+
+/**
+ * The options each match module declares. iptables (command_default in iptables/xshared.c) hands
+ * an option to whichever match already loaded in the rule declares it, then to the protocol's
+ * implicit match (`-p tcp`), not necessarily to the last `-m`: `-p tcp -m mark --mark 0 --dport 80`
+ * is a tcp --dport.
+ */
+const MODULE_OPTIONS: Readonly<Record<string, ReadonlySet<string>>> = {
+  tcp: new Set(['--sport', '--source-port', '--dport', '--destination-port', '--tcp-flags', '--syn', '--tcp-option']),
+  udp: new Set(['--sport', '--source-port', '--dport', '--destination-port']),
+  multiport: new Set(['--sports', '--source-ports', '--dports', '--destination-ports', '--ports']),
+  conntrack: new Set(['--ctstate', '--ctdir', '--ctorigsrc', '--ctorigdst', '--ctproto', '--ctorigsrcport', '--ctorigdstport', '--ctreplsrc', '--ctrepldst', '--ctreplsrcport', '--ctrepldstport', '--ctstatus', '--ctexpire']),
+  state: new Set(['--state']),
+  mark: new Set(['--mark']),
+  connmark: new Set(['--mark']),
+  comment: new Set(['--comment']),
+  iprange: new Set(['--src-range', '--dst-range']),
+  set: new Set(['--match-set', '--return-nomatch', '--update-counters', '--update-subcounters', '--packets-eq', '--packets-lt', '--packets-gt', '--bytes-eq', '--bytes-lt', '--bytes-gt']),
+  limit: new Set(['--limit', '--limit-burst']),
+  icmp: new Set(['--icmp-type']),
+  icmp6: new Set(['--icmpv6-type']),
+  addrtype: new Set(['--src-type', '--dst-type', '--limit-iface-in', '--limit-iface-out']),
+};
+
+function declares(mod: string, opt: string): boolean {
+  return MODULE_OPTIONS[mod]?.has(opt) ?? false;
+}
+
+/** Match modules loaded so far in the rule being parsed (reused from rule to rule). */
+const LOADED: string[] = [];
 
 class RuleError extends Error {}
 
@@ -302,6 +333,7 @@ function parseRuleSpec(tok: string[], table: TableName, state: ParserState, rule
   let module = '';
   let inv = false;
   const base = ruleId * 4;
+  LOADED.length = 0;
   T = tok;
   for (K = 0; K < tok.length; K++) {
     const t = tok[K]!;
@@ -353,6 +385,7 @@ function parseRuleSpec(tok: string[], table: TableName, state: ParserState, rule
           module = '?';
         } else {
           module = name;
+          LOADED.push(name);
           if (name === 'icmp6' && state.family === 0) state.family = 6;
         }
         continue;
@@ -387,6 +420,12 @@ function parseRuleSpec(tok: string[], table: TableName, state: ParserState, rule
     if (mod === '' && (proto === 6 || proto === 17 || proto === 132 || proto === 136)) mod = proto === 17 ? 'udp' : 'tcp';
     if (mod === '' && proto === 1) mod = 'icmp';
     if (mod === '' && proto === 58) mod = 'icmp6';
+    if (mod !== '?' && !declares(mod, t)) {
+      // Not the current module's option: a module loaded earlier in the rule, else the protocol's implicit one.
+      const implicit = proto === 6 || proto === 132 || proto === 136 ? 'tcp' : proto === 17 ? 'udp' : proto === 1 ? 'icmp' : proto === 58 ? 'icmp6' : '';
+      const owner = LOADED.find((m) => declares(m, t)) ?? (declares(implicit, t) ? implicit : undefined);
+      if (owner !== undefined) mod = owner;
+    }
     if (mod === '?') {
       // Lenient: skip the unknown module's options (they are kept in the rule text).
       continue;
@@ -448,6 +487,7 @@ function parseMatchOption(mod: string, opt: string, inv: boolean, state: ParserS
           for (const s of list.split(',')) {
             const b = CT_STATE_BITS[s.toUpperCase()];
             if (b === undefined) throw new RuleError(`${opt}: state "${s}" is not modelled (known: ${Object.keys(CT_STATE_BITS).join(',')})`);
+            if (mod === 'state' && (b === CTSTATE_SNAT || b === CTSTATE_DNAT)) throw new RuleError(`--state: "${s}" is a conntrack --ctstate state (xt_state knows INVALID,ESTABLISHED,NEW,RELATED,UNTRACKED)`);
             mask |= b;
           }
           return { kind: MatchKind.CTSTATE, mask, inv };

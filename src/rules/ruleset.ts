@@ -65,6 +65,10 @@ export const Target = {
 } as const;
 export type TargetValue = (typeof Target)[keyof typeof Target];
 
+/** --ctstate SNAT / DNAT bits of a CTSTATE match's mask (above the 1 << CtState bits). */
+export const CTSTATE_SNAT = 1 << 8;
+export const CTSTATE_DNAT = 1 << 9;
+
 export const MatchKind = {
   PORTS: 0,
   TCP_FLAGS: 1,

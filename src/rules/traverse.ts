@@ -35,6 +35,18 @@ export interface EngineOptions {
   conntrack?: ConntrackView | null;
   /** Address MASQUERADE uses (the out interface's primary address), four words; default zero. */
   masqueradeAddr?: Uint32Array;
+  /**
+   * Per-packet devices for a router that forwards both ways (overrides inIface/outIface). The
+   * out device is asked for at the first hook that has one, after nat PREROUTING has run: the
+   * kernel routes (ip_rcv_finish -> ip_route_input) after PREROUTING, on the DNATed address.
+   */
+  devices?: PacketDevices | null;
+}
+
+/** Which devices packet i arrives on and leaves by (names as in -i/-o; '' for none). */
+export interface PacketDevices {
+  inIface(b: PacketBatch, i: number): string;
+  outIface(b: PacketBatch, i: number): string;
 }
 
 /** One table visit of a path: [table, hook, nat manip bit (0 = not nat)]. */
@@ -231,11 +243,15 @@ export class RuleEngine {
   private runSteps(steps: HookStep[], b: PacketBatch, i: number, nowNs: number): void {
     const env = this.env;
     env.nowNs = nowNs;
+    const devices = this.options.devices ?? null;
+    const inName = devices !== null ? devices.inIface(b, i) : (this.options.inIface ?? '');
+    let outName: string | null = devices !== null ? null : (this.options.outIface ?? '');
     for (let s = 0; s < steps.length; s++) {
       const step = steps[s]!;
       if (step.nat !== 0 && !this.natWanted(b, i, step.nat)) continue;
-      env.inIface = step.hasIn ? (this.options.inIface ?? '') : '';
-      env.outIface = step.hasOut ? (this.options.outIface ?? '') : '';
+      env.inIface = step.hasIn ? inName : '';
+      if (step.hasOut && outName === null) outName = devices!.outIface(b, i);
+      env.outIface = step.hasOut ? outName! : '';
       const verdict = this.doTable(step.chain, b, i);
       if (verdict === Target.DROP || verdict === Target.REJECT) {
         b.verdict[i] = verdict === Target.DROP ? Verdict.DROP : Verdict.REJECT;

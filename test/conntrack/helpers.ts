@@ -22,6 +22,10 @@ export interface PacketSpec {
   /** Bytes from the IP header on (ICMP errors). */
   head?: Uint8Array;
   flags?: number;
+  /** TCP sequence and acknowledgement numbers and payload bytes (IPv4 and TCP headers of 20 bytes). */
+  seq?: number;
+  ack?: number;
+  payload?: number;
 }
 
 /** Fills slot i of the batch the way the decoder would for an IPv4 packet. */
@@ -41,6 +45,9 @@ export function fillSlot(b: PacketBatch, i: number, p: PacketSpec): void {
   if (proto === 6) {
     flags |= PacketFlag.TCP;
     b.tcpFlags[i] = p.tcp ?? ACK;
+    b.tcpSeq[i] = p.seq ?? 0;
+    b.tcpAck[i] = p.ack ?? 0;
+    b.ipLen[i] = 40 + (p.payload ?? 0);
   }
   if (proto === 1) {
     flags |= PacketFlag.ICMP;

@@ -11,7 +11,7 @@ const orig = (tcp: number) => ({ src: A, dst: B, sport: 40000, dport: 80, tcp })
 const reply = (tcp: number) => ({ src: B, dst: A, sport: 80, dport: 40000, tcp });
 
 /** Runs packets and records [ctstate, TCP state, seconds left, assured] after each. */
-function run(h: Harness, steps: [number, { src: string; dst: string; sport: number; dport: number; tcp: number }][]) {
+function run(h: Harness, steps: [number, { src: string; dst: string; sport: number; dport: number; tcp: number; seq?: number; ack?: number; payload?: number }][]) {
   return steps.map(([sec, p]) => {
     const r = h.send(sec, p);
     const live = r.id !== NO_CONNECTION && h.table.isLive(r.id);
@@ -46,6 +46,45 @@ describe('TCP (nf_conntrack_proto_tcp.c)', () => {
       [ESTABLISHED, TIME_WAIT, 120, true],
     ]);
     expect(h.table.count).toBe(1);
+  });
+
+  it('unacknowledged data caps ESTABLISHED at tcp_timeout_unacknowledged until the other side acks it', () => {
+    // The kernel lab's stateful scenario: after the handshake the client sends 100 bytes the
+    // server never acknowledges; the kernel lists the entry with 299 s left, not 431999 s
+    // (tcp_in_window sets IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED when td_end advances and clears it
+    // when the receiver acks exactly td_end). A SYN's sequence number is not unacknowledged data.
+    const h = new Harness();
+    const o = (tcp: number, seq: number, ack: number, payload = 0) => ({ ...orig(tcp), seq, ack, payload });
+    const r = (tcp: number, seq: number, ack: number, payload = 0) => ({ ...reply(tcp), seq, ack, payload });
+    expect(run(h, [
+      [0, o(SYN, 1000, 0)],
+      [0, r(SYN | ACK, 5000, 1001)],
+      [0, o(ACK, 1001, 5001)],
+      [0, o(PSH | ACK, 1001, 5001, 100)],
+      [1, r(ACK, 5001, 1050)], // acks part of it: still unacknowledged
+      [2, r(ACK, 5001, 1101)], // acks all of it
+      [3, r(PSH | ACK, 5001, 1101, 50)], // the server's data, unacknowledged
+      [4, o(ACK, 1101, 5051)],
+    ])).toEqual([
+      [NEW, SYN_SENT, 120, false],
+      [ESTABLISHED, SYN_RECV, 60, false],
+      [ESTABLISHED, EST, 432000, true],
+      [ESTABLISHED, EST, 300, true],
+      [ESTABLISHED, EST, 300, true],
+      [ESTABLISHED, EST, 432000, true],
+      [ESTABLISHED, EST, 300, true],
+      [ESTABLISHED, EST, 432000, true],
+    ]);
+  });
+
+  it('a FIN counts as data: FIN_WAIT keeps 120 s (below the cap), an acked close reaches TIME_WAIT 120 s', () => {
+    const h = new Harness();
+    const o = (tcp: number, seq: number, ack: number) => ({ ...orig(tcp), seq, ack });
+    const r = (tcp: number, seq: number, ack: number) => ({ ...reply(tcp), seq, ack });
+    expect(run(h, [
+      [0, o(SYN, 100, 0)], [0, r(SYN | ACK, 900, 101)], [0, o(ACK, 101, 901)],
+      [1, o(FIN | ACK, 101, 901)], [1, r(FIN | ACK, 901, 102)], [1, o(ACK, 102, 902)],
+    ]).map((x) => x.slice(1, 3))).toEqual([[SYN_SENT, 120], [SYN_RECV, 60], [EST, 432000], [FIN_WAIT, 120], [LAST_ACK, 30], [TIME_WAIT, 120]]);
   });
 
   it('RST closes an established connection with the CLOSE timeout (10 s)', () => {

@@ -2,7 +2,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { formatDifferences } from '../../src/lab/diff.js';
+import { diffObservations, formatDifferences } from '../../src/lab/diff.js';
+import { createModelSide } from '../../src/lab/model.js';
 import { hasCommand } from '../../src/lab/exec.js';
 import { runKernel } from '../../src/lab/replay.js';
 import { checkExpectations, loadScenario, scenarioConfig, writeScenarioTrace } from '../../src/lab/scenario.js';
@@ -28,7 +29,7 @@ describe.skipIf(labSkipReason !== undefined)(`kernel lab scenarios ${labSkipReas
     // code the rules model mirrors. Each run takes ~2 s on the shared machine.
     for (const variant of file === 'stateful.yaml' || file === 'nat.yaml' ? (['nft', 'legacy'] as const) : (['nft'] as const)) {
       const missing = variant === 'legacy' && !hasCommand('iptables-legacy-restore') ? ' (skipped: iptables-legacy-restore is not installed)' : '';
-      it.skipIf(missing !== '')(`${file} (${variant}): the kernel does what the scenario computed by hand${missing}`, async () => {
+      it.skipIf(missing !== '')(`${file} (${variant}): the kernel does what the scenario computed by hand, and the models agree with the kernel${missing}`, async () => {
         const trace = join(work, `${file}.pcap`);
         writeScenarioTrace(loaded, trace);
         const config = { ...scenarioConfig(loaded, trace), iptables: variant, allowGlobalSysctl: allowGlobal };
@@ -40,6 +41,14 @@ describe.skipIf(labSkipReason !== undefined)(`kernel lab scenarios ${labSkipReas
         const diffs = checkExpectations(run.observation, loaded.scenario.expect ?? {});
         expect(formatDifferences(diffs)).toBe('kernel and model agree\n');
         expect(run.iptablesVariant).toBe(variant);
+        // Kernel versus model, counter by counter, with the settings the lab applied.
+        const model = await createModelSide({ routes: config.routes }).run({
+          tracePath: trace, ruleset: config.ruleset, ruleset6: config.ruleset6, ipset: config.ipset, tc: config.tc,
+          conntrack: config.conntrack ?? {}, insideAddresses: run.insideAddresses, skipped: run.observation.outcome.skipped,
+          settings: run.settings, replayDurationMs: run.durationMs,
+        });
+        const versus = diffObservations(run.observation, model, { timeoutToleranceS: Math.max(1, Math.ceil(run.durationMs / 1000)) });
+        expect(formatDifferences(versus)).toBe('kernel and model agree\n');
       });
     }
   }

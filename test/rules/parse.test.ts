@@ -5,8 +5,9 @@ import { InputError } from '../../src/errors.js';
 import { formatRuleset } from '../../src/rules/counters.js';
 import { parseIpsetSave } from '../../src/rules/ipset.js';
 import { parseIptablesSave } from '../../src/rules/parse.js';
+import { MatchKind } from '../../src/rules/ruleset.js';
 import { repoRoot } from '../support/shared.js';
-import { filterForward, parse } from './helpers.js';
+import { filterForward, matches, parse } from './helpers.js';
 
 const fixture = (name: string): string => readFileSync(resolve(repoRoot, 'fixtures/rules', name), 'utf8');
 const stripComments = (s: string): string => s.split('\n').filter((l) => !l.startsWith('#')).join('\n');
@@ -54,6 +55,18 @@ describe('bad input: file:line, nothing half-loaded', () => {
   it('unknown target and unknown option', () => {
     expect(bad('-j TEE --gateway 1.2.3.4')).toBe('rules:5: unknown target "TEE" in "-A FORWARD -j TEE --gateway 1.2.3.4"');
     expect(bad('-p tcp -m tcp --dprt 22 -j DROP')).toBe('rules:5: unknown option "--dprt" for module "tcp" in "-A FORWARD -p tcp -m tcp --dprt 22 -j DROP"');
+  });
+  it('an option belongs to the loaded match that declares it, not to the last -m (iptables command_default)', () => {
+    // iptables-restore accepts these (the kernel lab loads the first one); --dport is the implicit tcp match's.
+    const rs = parse(filterForward(['-m mark --mark 0 -p tcp --dport 80 -j ACCEPT', '-p udp -m udp --sport 53 -m mark --mark 0x2 --dport 5000 -j DROP']));
+    expect(rs.rules.map((r) => r.matches?.map((m) => m.kind))).toEqual([[MatchKind.MARK, MatchKind.PORTS], [MatchKind.PORTS, MatchKind.MARK, MatchKind.PORTS]]);
+    expect(matches('-m mark --mark 0 -p tcp --dport 80', { proto: 6, dport: 80 })).toBe(true);
+    expect(matches('-m mark --mark 0 -p tcp --dport 80', { proto: 6, dport: 81 })).toBe(false);
+    expect(matches('-m mark --mark 0 -p tcp --dport 80', { proto: 6, dport: 80, mark: 1 })).toBe(false);
+    expect(matches('-p udp -m udp --sport 53 -m mark --mark 0x2 --dport 5000', { proto: 17, sport: 53, dport: 5000, mark: 2 })).toBe(true);
+    expect(matches('-p udp -m udp --sport 53 -m mark --mark 0x2 --dport 5000', { proto: 17, sport: 53, dport: 5001, mark: 2 })).toBe(false);
+    // An option no loaded match declares is still an error, named after the last module.
+    expect(bad('-p tcp -m mark --mark 1 --ctstate NEW -j DROP')).toBe('rules:5: unknown option "--ctstate" for module "mark" in "-A FORWARD -p tcp -m mark --mark 1 --ctstate NEW -j DROP"');
   });
   it('bad CIDR and ports out of range', () => {
     expect(bad('-s 10.0.0.0/33 -j DROP')).toBe('rules:5: -s: bad prefix length /33 (0..32) in "-A FORWARD -s 10.0.0.0/33 -j DROP"');

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { formatRuleset } from '../../src/rules/counters.js';
-import { CtState, Verdict } from '../../src/trace/batch.js';
+import { CtState, PacketBatch, Verdict } from '../../src/trace/batch.js';
+import { ConntrackConfirmStage, ConntrackInStage } from '../../src/conntrack/stage.js';
+import { ConntrackTable, resolveConfig } from '../../src/conntrack/table.js';
+import { RuleEngine } from '../../src/rules/traverse.js';
+import { fillSlot } from '../conntrack/helpers.js';
 import { TestConntrack, filterForward, parse, run } from './helpers.js';
 
 const { ACCEPT, DROP, REJECT } = Verdict;
@@ -142,6 +146,35 @@ describe('targets', () => {
       { ctId: 2, isSource: true, addr: [0xcb007101, 0, 0, 0], port: 0 },
     ]);
   });
+  it('per-packet devices: the in device from the start, the out device asked once, after nat PREROUTING', () => {
+    // A router forwarding both ways: -i/-o differ by packet, and the out device depends on where
+    // DNAT sent the packet (ip_route_input runs after PREROUTING).
+    const text = ['*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
+      '-A PREROUTING -i f1 -d 198.51.100.99/32 -j DNAT --to-destination 10.1.0.50', 'COMMIT',
+      '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD DROP [0:0]', ':OUTPUT ACCEPT [0:0]',
+      '-A FORWARD -i f0 -o f1 -j ACCEPT', '-A FORWARD -i f1 -o f0 -j ACCEPT', 'COMMIT', ''].join('\n');
+    const ct = new TestConntrack();
+    const asked: string[] = [];
+    const devices = {
+      inIface: (b: PacketBatch, i: number) => (b.src[i * 4]! >>> 24 === 10 ? 'f0' : 'f1'),
+      outIface: (b: PacketBatch, i: number) => {
+        // What the lab asks: where the DNATed destination lives (the binding is recorded by now).
+        asked.push(`${i}:${ct.nat.filter((n) => n.ctId === b.ctId[i]).length}`);
+        const dnat = ct.nat.find((n) => n.ctId === b.ctId[i] && !n.isSource);
+        const dst = dnat ? dnat.addr[0]! : b.dst[i * 4]!;
+        return dst >>> 24 === 10 ? 'f0' : 'f1';
+      },
+    };
+    const { verdicts, engine } = run(parse(text), [
+      { src: '10.1.0.2', dst: '198.51.100.10', ctId: 1 }, // inside -> outside
+      { src: '203.0.113.7', dst: '198.51.100.99', ctId: 2 }, // outside -> DNAT -> inside
+      { src: '203.0.113.7', dst: '198.51.100.10', ctId: 3 }, // outside -> outside: no rule
+    ], { inIface: 'wrong', outIface: 'wrong', conntrack: ct, devices });
+    expect(verdicts).toEqual([ACCEPT, ACCEPT, DROP]);
+    // filter FORWARD #1 (f0 -> f1), #2 (f1 -> f0), nat #1; one out-device question per packet, after the DNAT binding.
+    expect(Array.from(engine.rulePackets)).toEqual([1, 1, 1]);
+    expect(asked).toEqual(['0:0', '1:1', '2:0']);
+  });
   it('NOTRACK and CT --notrack in raw set ctState UNTRACKED', () => {
     const text = ['*raw', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', '-A PREROUTING -p udp -j CT --notrack', '-A PREROUTING -p icmp -j NOTRACK', 'COMMIT', ''].join('\n');
     const { batch } = run(parse(text), [{ proto: 17, ct: CtState.NONE }, { icmp: [8, 0], ct: CtState.NONE }, { proto: 6, ct: CtState.NONE }]);
@@ -215,5 +248,40 @@ describe('EvalHistogram', () => {
     expect(q).toBeGreaterThan(1600 * (1 - 1 / 64));
     expect(h.max).toBe(100000);
     expect(h.sum).toBe(0 + 5 + 5 + 1023 + 1024 + 1600 + 100000);
+  });
+});
+
+describe('--ctstate SNAT/DNAT with the conntrack model (xt_conntrack: IPS_SRC_NAT / IPS_DST_NAT)', () => {
+  it('matches connections whose NAT binding changed the tuple, in both directions', () => {
+    const text = ['*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
+      '-A PREROUTING -d 198.51.100.99/32 -p tcp -j DNAT --to-destination 10.1.0.50:80',
+      '-A POSTROUTING -s 10.1.0.0/24 -p udp -j SNAT --to-source 10.1.0.3', // a binding that changes nothing for 10.1.0.3
+      '-A POSTROUTING -s 10.1.0.0/24 -j SNAT --to-source 192.0.2.1', 'COMMIT',
+      '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
+      '-A FORWARD -m conntrack --ctstate DNAT', '-A FORWARD -m conntrack --ctstate SNAT', '-A FORWARD -m conntrack ! --ctstate SNAT,DNAT', 'COMMIT', ''].join('\n');
+    const table = new ConntrackTable(resolveConfig({ buckets: 1024 }));
+    const ctIn = new ConntrackInStage(table);
+    const confirm = new ConntrackConfirmStage(ctIn);
+    const engine = new RuleEngine(parse(text), { path: 'forward', conntrack: table });
+    const b = new PacketBatch(1, 64);
+    const send = (p: Parameters<typeof fillSlot>[2]): void => {
+      fillSlot(b, 0, p);
+      engine.beforeConntrack(b, 0, 0);
+      ctIn.packet(b, 0, 0);
+      engine.afterConntrack(b, 0, 0);
+      confirm.packet(b, 0);
+    };
+    const hits = (): number[] => Array.from(engine.rulePackets.subarray(3));
+    send({ src: '203.0.113.7', dst: '198.51.100.99', sport: 33000, dport: 8080, tcp: 0x02 }); // DNAT
+    expect(hits()).toEqual([1, 0, 0]);
+    send({ src: '10.1.0.50', dst: '203.0.113.7', sport: 80, dport: 33000, tcp: 0x12 }); // its reply
+    expect(hits()).toEqual([2, 0, 0]);
+    send({ src: '10.1.0.3', dst: '198.51.100.20', proto: 17, sport: 5000, dport: 53 }); // SNAT to itself: no IPS_SRC_NAT
+    expect(hits()).toEqual([2, 0, 1]);
+    send({ src: '10.1.0.2', dst: '198.51.100.10', sport: 40000, dport: 80, tcp: 0x02 }); // SNAT: the filter runs before POSTROUTING
+    expect(hits()).toEqual([2, 0, 2]);
+    send({ src: '198.51.100.10', dst: '192.0.2.1', sport: 80, dport: 40000, tcp: 0x12 }); // its reply: SNAT
+    expect(hits()).toEqual([2, 1, 2]);
+    expect(() => parse(filterForward(['-m state --state DNAT']))).toThrow(/conntrack --ctstate state/);
   });
 });
