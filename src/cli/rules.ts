@@ -1,8 +1,8 @@
 import { createWriteStream, readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { ConntrackView } from '../conntrack/view.js';
+import { ConntrackConfirmStage, ConntrackInStage } from '../conntrack/stage.js';
+import { ConntrackTable, resolveConfig } from '../conntrack/table.js';
 import { InputError, UsageError } from '../errors.js';
-import type { PipelineStage } from '../pipeline/stage.js';
 import { parseIpv4, parseIpv6 } from '../rules/addr.js';
 import { printRuleset } from '../rules/counters.js';
 import { generatedRuleCount, generateRuleset, MIN_RULES_PER_USER } from '../rules/generate.js';
@@ -10,7 +10,7 @@ import { parseIpsetSave, type IpSet } from '../rules/ipset.js';
 import { parseIptablesSave } from '../rules/parse.js';
 import type { Ruleset } from '../rules/ruleset.js';
 import { EvalHistogram, PATHS, RuleEngine, type EngineOptions, type PathName } from '../rules/traverse.js';
-import { makeVariant, WHAT_IFS, WhatIfComparison, type WhatIfName } from '../rules/whatif.js';
+import { makeVariant, WHAT_IFS, WhatIfComparison, type ConntrackHooks, type WhatIfName } from '../rules/whatif.js';
 import { PacketBatch } from '../trace/batch.js';
 import { openTrace } from '../trace/reader.js';
 import type { TraceReader } from '../trace/source.js';
@@ -132,11 +132,11 @@ function formatReport(r: RulesReport): string {
 export interface ReplayOptions extends Omit<EngineOptions, 'conntrack'> {
   whatIf?: WhatIfName;
   /**
-   * The conntrack model, when the pipeline has one: its stage runs between the raw table and the
-   * rest, its view serves CONNMARK and NAT. Without it packets carry no connection state
-   * (ctstate reads INVALID, nat never runs).
+   * Makes a conntrack model: its in hook runs between the raw table and the rest, its confirm
+   * hook after the filter table, its view serves CONNMARK and NAT. Without it packets carry no
+   * connection state (ctstate reads INVALID, nat never runs).
    */
-  conntrack?: { stage: PipelineStage; view: ConntrackView };
+  conntrack?: () => ConntrackHooks;
 }
 
 /**
@@ -144,7 +144,9 @@ export interface ReplayOptions extends Omit<EngineOptions, 'conntrack'> {
  * `open` opens the trace afresh (called twice with --what-if: measure, then compare).
  */
 export async function replayTrace(open: () => Promise<TraceReader>, rulesets: Ruleset[], o: ReplayOptions): Promise<{ engines: RuleEngine[]; ns: number[]; comparisons: ({ cmp: WhatIfComparison; changes: string[] } | null)[] }> {
-  const engines = rulesets.map((rs) => new RuleEngine(rs, { ...o, conntrack: o.conntrack?.view ?? null }));
+  // One conntrack table for the trace, as the kernel has (IPv4 and IPv6 share it).
+  const ct = o.conntrack ? o.conntrack() : null;
+  const engines = rulesets.map((rs) => new RuleEngine(rs, { ...o, conntrack: ct?.view ?? null }));
   const ns = rulesets.map(() => 0);
   const batch = new PacketBatch();
   let origin = -1;
@@ -161,8 +163,9 @@ export async function replayTrace(open: () => Promise<TraceReader>, rulesets: Ru
           const e = engines[k]!;
           if (!e.handles(batch, i)) continue;
           e.beforeConntrack(batch, i, now);
-          o.conntrack?.stage.packet(batch, i, now);
+          ct?.in.packet(batch, i, now);
           e.afterConntrack(batch, i, now);
+          ct?.confirm.packet(batch, i, now);
         }
       }
       const dt = Number(process.hrtime.bigint() - t0);
@@ -177,7 +180,7 @@ export async function replayTrace(open: () => Promise<TraceReader>, rulesets: Ru
   if (o.whatIf) {
     for (let k = 0; k < rulesets.length; k++) {
       const variant = makeVariant(o.whatIf, rulesets[k]!, engines[k]!.rulePackets);
-      const cmp = new WhatIfComparison(rulesets[k]!, variant.ruleset, o);
+      const cmp = new WhatIfComparison(rulesets[k]!, variant.ruleset, o, o.conntrack);
       const r2 = await open();
       try {
         let originW = -1;
@@ -237,7 +240,12 @@ async function rulesCommand(f: RulesFlags): Promise<void> {
     return;
   }
   const localAddrs = addressWords(f.local ?? []);
-  const { engines, ns, comparisons } = await replayTrace(() => openTrace(f.trace!), rulesets, { path: f.path, inIface: f.in ?? '', outIface: f.out ?? '', localAddrs, whatIf: f.whatIf });
+  const conntrack = (): ConntrackHooks => {
+    const table = new ConntrackTable(resolveConfig({}));
+    const inStage = new ConntrackInStage(table);
+    return { in: inStage, confirm: new ConntrackConfirmStage(inStage), view: table };
+  };
+  const { engines, ns, comparisons } = await replayTrace(() => openTrace(f.trace!), rulesets, { path: f.path, inIface: f.in ?? '', outIface: f.out ?? '', localAddrs, whatIf: f.whatIf, conntrack });
   const reports = engines.map((e, k) => {
     const r = buildReport(e, ns[k]!, f.path);
     const c = comparisons[k];

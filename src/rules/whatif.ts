@@ -9,6 +9,7 @@
  * that the change is safe for this trace.
  */
 import type { ConntrackView } from '../conntrack/view.js';
+import type { PipelineStage } from '../pipeline/stage.js';
 import { CtState, PacketBatch } from '../trace/batch.js';
 import { MatchKind, RuleFlag, Target, type Chain, type Rule, type Ruleset, type TableName, type TargetValue } from './ruleset.js';
 import { RuleEngine, type EngineOptions } from './traverse.js';
@@ -164,6 +165,13 @@ export interface Difference {
 }
 
 /** Runs a ruleset and a variant side by side and compares them packet by packet. */
+/** The conntrack model's two hooks around the rule tables, and its view for CONNMARK and NAT. */
+export interface ConntrackHooks {
+  readonly in: PipelineStage;
+  readonly confirm: PipelineStage;
+  readonly view: ConntrackView;
+}
+
 export class WhatIfComparison {
   readonly before: RuleEngine;
   readonly after: RuleEngine;
@@ -171,9 +179,29 @@ export class WhatIfComparison {
   readonly examples: Difference[] = [];
   private copy: PacketBatch | null = null;
 
-  constructor(original: Ruleset, variant: Ruleset, options: Omit<EngineOptions, 'conntrack'>) {
-    this.before = new RuleEngine(original, { ...options, conntrack: new ConnmarkStore() });
-    this.after = new RuleEngine(variant, { ...options, conntrack: new ConnmarkStore() });
+  private readonly ctBefore: ConntrackHooks | null;
+  private readonly ctAfter: ConntrackHooks | null;
+
+  /**
+   * `conntrack`, when given, makes a fresh conntrack model per side: each ruleset then sees the
+   * connection states its own verdicts produce (a rule matching ESTABLISHED needs them).
+   */
+  constructor(original: Ruleset, variant: Ruleset, options: Omit<EngineOptions, 'conntrack'>, conntrack?: () => ConntrackHooks) {
+    this.ctBefore = conntrack ? conntrack() : null;
+    this.ctAfter = conntrack ? conntrack() : null;
+    this.before = new RuleEngine(original, { ...options, conntrack: this.ctBefore?.view ?? new ConnmarkStore() });
+    this.after = new RuleEngine(variant, { ...options, conntrack: this.ctAfter?.view ?? new ConnmarkStore() });
+  }
+
+  private run(e: RuleEngine, ct: ConntrackHooks | null, b: PacketBatch, i: number, now: number): void {
+    if (!ct) {
+      e.packet(b, i, now);
+      return;
+    }
+    e.beforeConntrack(b, i, now);
+    ct.in.packet(b, i, now);
+    e.afterConntrack(b, i, now);
+    ct.confirm.packet(b, i, now);
   }
 
   /** Runs every packet of the batch through both (the batch itself carries the original's results). */
@@ -184,8 +212,8 @@ export class WhatIfComparison {
     c.count = b.count;
     for (let i = 0; i < b.count; i++) {
       const now = b.timeNs(i, originSec);
-      this.before.packet(b, i, now);
-      this.after.packet(c, i, now);
+      this.run(this.before, this.ctBefore, b, i, now);
+      this.run(this.after, this.ctAfter, c, i, now);
       if (b.verdict[i] !== c.verdict[i]) this.note(b, i, b.verdict[i]!, c.verdict[i]!, 'verdict');
       else if (b.mark[i] !== c.mark[i]) this.note(b, i, b.mark[i]!, c.mark[i]!, 'mark');
       else if (b.priority[i] !== c.priority[i]) this.note(b, i, b.priority[i]!, c.priority[i]!, 'priority');
