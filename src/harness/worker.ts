@@ -10,6 +10,7 @@ import { Pipeline } from '../pipeline/pipeline.js';
 import type { StageModule } from '../pipeline/registry.js';
 import { PacketBatch } from '../trace/batch.js';
 import { pinCurrentThread } from './affinity.js';
+import { copySlots } from './reshard.js';
 import { pack, unpack, type AffinityReport, type InitControl, type ShardReport, type TaskMessage } from './messages.js';
 
 interface ShardState {
@@ -18,6 +19,8 @@ interface ShardState {
   readonly affinity: AffinityReport;
   readonly views: Map<number, PacketBatch>;
   readonly indexViews: Map<number, Uint32Array>;
+  /** This thread's own batch for indexed input (see 'indexed' below). */
+  local: PacketBatch | null;
 }
 
 let state: ShardState | null = null;
@@ -31,7 +34,7 @@ async function init(control: InitControl, shared: readonly SharedArrayBuffer[]):
   }
   const affinity: AffinityReport = control.pinCpu === null ? { cpu: null, applied: false, tid: null, detail: 'not requested' } : pinCurrentThread(control.pinCpu);
   const pipeline = Pipeline.build(registry, control.stages, { shard: control.shard, shards: control.shards, shared }, { sampleEvery: control.sampleEvery });
-  state = { shard: control.shard, pipeline, affinity, views: new Map(), indexViews: new Map() };
+  state = { shard: control.shard, pipeline, affinity, views: new Map(), indexViews: new Map(), local: null };
   return pack({ shard: control.shard, affinity });
 }
 
@@ -59,8 +62,16 @@ export default async function task(msg: TaskMessage): Promise<Uint8Array> {
       index = new Uint32Array(msg.index);
       state.indexViews.set(msg.indexSlot, index);
     }
+    // Gather this shard's packets into a batch of our own before the models write their slots:
+    // the workers writing verdicts, marks and states into one shared batch would share cache
+    // lines (false sharing) and each core would keep stealing them from the other. The gather
+    // runs here, in parallel on the workers, not on the dispatching main thread.
+    let local = state.local;
+    if (!local || local.capacity < msg.count || local.headBytes !== b.headBytes) local = state.local = new PacketBatch(b.capacity, b.headBytes);
+    copySlots(b, local, index, 0, msg.count, 0);
+    local.count = msg.count;
     const before = state.pipeline.busyNs;
-    state.pipeline.runIndexed(b, index, msg.count, msg.originSec);
+    state.pipeline.runBatch(local, msg.originSec);
     return pack({ packets: msg.count, busyNs: state.pipeline.busyNs - before });
   }
   const p = state.pipeline;
