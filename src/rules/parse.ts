@@ -233,7 +233,7 @@ for (const w of [
   '--xor-mark', '--save-mark', '--restore-mark', '--nfmask', '--ctmask', '--mask', '--set-class', '--to-source',
   '--to-destination', '--to-ports', '--random', '--random-fully', '--persistent', '--notrack',
   'ACCEPT', 'DROP', 'REJECT', 'RETURN', 'LOG', 'NFLOG', 'TCPMSS', 'MARK', 'CONNMARK', 'CLASSIFY', 'SNAT', 'DNAT',
-  'MASQUERADE', 'REDIRECT', 'NOTRACK', 'CT', 'src', 'dst', 'ORIGINAL', 'REPLY',
+  'MASQUERADE', 'REDIRECT', 'NOTRACK', 'CT', 'src', 'dst', 'ORIGINAL', 'REPLY', '-',
   ...KNOWN_MODULES, ...Object.keys(PROTOCOLS), ...Object.keys(CT_STATE_BITS),
 ]) intern(w, 0, w.length);
 
@@ -950,6 +950,9 @@ class GrowI32 {
   }
 }
 
+/** Placeholder rule list of every chain until the lists are built at the end of the parse. */
+const NO_RULES = new Int32Array(0);
+
 /** Index of the first `ch` in `s[a, b)`, or -1 (bounded: never scans past the line). */
 function indexInLine(s: string, ch: number, a: number, b: number): number {
   for (let k = a; k < b; k++) if (s.charCodeAt(k) === ch) return k;
@@ -967,6 +970,46 @@ function counterValue(s: string, a: number, b: number): number {
   }
   // Byte counters can pass 2^53: then Number() rounds the text exactly as before.
   return v > Number.MAX_SAFE_INTEGER ? Number(s.slice(a, b)) : v;
+}
+
+/** Result slot of chainLine, shaped like the regex match it stands for. */
+const CHAIN_LINE: [string, string, string, string | undefined, string | undefined] = ['', '', '', undefined, undefined];
+
+/**
+ * `:NAME POLICY` or `:NAME POLICY [p:b]` with printable ASCII names, single spaces and nothing
+ * after: what /^:(\S+) (\S+)(?: \[(\d+):(\d+)\])?\s*$/ matches in iptables-save output, without
+ * the regex's arrays; null for anything else (the regex then decides).
+ */
+function chainLine(line: string): typeof CHAIN_LINE | null {
+  const n = line.length;
+  let k = 1;
+  while (k < n && isPrintable(line.charCodeAt(k))) k++;
+  if (k === 1 || k >= n || line.charCodeAt(k) !== 32) return null;
+  const nameEnd = k++;
+  const policyStart = k;
+  while (k < n && isPrintable(line.charCodeAt(k))) k++;
+  if (k === policyStart) return null;
+  const policyEnd = k;
+  let pk: string | undefined;
+  let by: string | undefined;
+  if (k < n) {
+    // " [digits:digits]" and the end of the line.
+    if (line.charCodeAt(k) !== 32 || line.charCodeAt(k + 1) !== 91 || line.charCodeAt(n - 1) !== 93) return null;
+    const colon = line.indexOf(':', k + 2);
+    if (colon < 0 || counterValue(line, k + 2, colon) < 0 || counterValue(line, colon + 1, n - 1) < 0) return null;
+    pk = line.slice(k + 2, colon);
+    by = line.slice(colon + 1, n - 1);
+  }
+  CHAIN_LINE[1] = line.slice(1, nameEnd);
+  CHAIN_LINE[2] = intern(line, policyStart, policyEnd);
+  CHAIN_LINE[3] = pk;
+  CHAIN_LINE[4] = by;
+  return CHAIN_LINE;
+}
+
+/** Printable ASCII other than space (all of it is \S). */
+function isPrintable(c: number): boolean {
+  return c > 32 && c < 127;
 }
 
 /**
@@ -1041,7 +1084,7 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
           if (table.hooks[hook] < 0) {
             // iptables-restore creates missing built-in chains with policy ACCEPT.
             const id = chains.length;
-            chains.push({ id, name: hook, table: table.name, builtin: true, policy: Target.ACCEPT, rules: new Int32Array(0), line: lineNo });
+            chains.push({ id, name: hook, table: table.name, builtin: true, policy: Target.ACCEPT, rules: NO_RULES, line: lineNo });
             polPk.push(0);
             polBy.push(0);
             table.chains.push(id);
@@ -1054,7 +1097,7 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
       }
       if (!table) fail(`"${line.slice(0, 40)}" outside a table (expected *raw, *mangle, *nat or *filter)`);
       if (c === 58 /* : */) {
-        const m = /^:(\S+) (\S+)(?: \[(\d+):(\d+)\])?\s*$/.exec(line);
+        const m = chainLine(line) ?? /^:(\S+) (\S+)(?: \[(\d+):(\d+)\])?\s*$/.exec(line);
         if (!m) fail(`bad chain line "${line}" (expected ":CHAIN POLICY [packets:bytes]")`);
         const name = m[1]!;
         const isBuiltin = (BUILTIN_CHAINS[table.name] as readonly string[]).includes(name);
@@ -1068,7 +1111,7 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
         }
         if (byName.find(name, 0, name.length) >= 0) fail(`chain ${name} declared twice in table ${table.name}`);
         const id = chains.length;
-        chains.push({ id, name, table: table.name, builtin: isBuiltin, policy, rules: new Int32Array(0), line: lineNo });
+        chains.push({ id, name, table: table.name, builtin: isBuiltin, policy, rules: NO_RULES, line: lineNo });
         polPk.push(m[3] ? Number(m[3]) : 0);
         polBy.push(m[4] ? Number(m[4]) : 0);
         byName.add(id);
@@ -1168,17 +1211,17 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
     if (chains[target]!.builtin) fail(`cannot jump to built-in chain ${j.name}`, j.line);
     (rules[j.ruleId] as { jump: number }).jump = target;
   }
-  // Rule ids per chain, in order (a counting sort over ruleChain).
+  // Rule ids per chain, in order: a counting sort over ruleChain into one array, each chain's
+  // list a view of it (one object per chain instead of a buffer per chain).
   const n = rules.length;
-  const perChain = new Int32Array(chains.length);
+  const start = new Int32Array(chains.length + 1);
   const ruleChainIds = ruleChain.a;
-  for (let r = 0; r < n; r++) perChain[ruleChainIds[r]!]!++;
-  for (const ch of chains) ch.rules = new Int32Array(perChain[ch.id]!);
-  perChain.fill(0);
-  for (let r = 0; r < n; r++) {
-    const cid = ruleChainIds[r]!;
-    chains[cid]!.rules[perChain[cid]!++] = r;
-  }
+  for (let r = 0; r < n; r++) start[ruleChainIds[r]! + 1]!++;
+  for (let c = 0; c < chains.length; c++) start[c + 1]! += start[c]!;
+  const byChain = new Int32Array(n);
+  const fill = start.slice(0, chains.length);
+  for (let r = 0; r < n; r++) byChain[fill[ruleChainIds[r]!]!++] = r;
+  for (const ch of chains) ch.rules = byChain.subarray(start[ch.id]!, start[ch.id + 1]!);
   checkLoops(chains, rules, file);
 
   return {
@@ -1196,25 +1239,30 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
 /** The kernel refuses jump loops (mark_source_chains, -ELOOP); so do we, naming the rule. */
 function checkLoops(chains: Chain[], rules: Rule[], file: string): void {
   const color = new Uint8Array(chains.length); // 0 new, 1 on stack, 2 done
+  // Iterative DFS: a stack of (chain, next rule index) pairs in two typed arrays.
+  const stackChain = new Int32Array(chains.length);
+  const stackNext = new Int32Array(chains.length);
   for (const start of chains) {
     if (color[start.id] !== 0) continue;
-    // Iterative DFS: stack of [chain, next rule index].
-    const stack: [number, number][] = [[start.id, 0]];
+    let depth = 1;
+    stackChain[0] = start.id;
+    stackNext[0] = 0;
     color[start.id] = 1;
-    while (stack.length) {
-      const top = stack[stack.length - 1]!;
-      const ch = chains[top[0]]!;
-      if (top[1] >= ch.rules.length) {
+    while (depth > 0) {
+      const ch = chains[stackChain[depth - 1]!]!;
+      if (stackNext[depth - 1]! >= ch.rules.length) {
         color[ch.id] = 2;
-        stack.pop();
+        depth--;
         continue;
       }
-      const rule = rules[ch.rules[top[1]++]!]!;
+      const rule = rules[ch.rules[stackNext[depth - 1]!++]!]!;
       if (rule.jump < 0) continue;
       if (color[rule.jump] === 1) throw new InputError(`${file}:${rule.line}`, `loop of jumps: ${ch.name} -> ${chains[rule.jump]!.name} leads back to itself`);
       if (color[rule.jump] === 0) {
         color[rule.jump] = 1;
-        stack.push([rule.jump, 0]);
+        stackChain[depth] = rule.jump;
+        stackNext[depth] = 0;
+        depth++;
       }
     }
   }

@@ -76,7 +76,11 @@ const BROKEN_TARGETS = [
   '-j SNAT --to-source 1.2.3.4', '-j DNAT --to-destination [2001:db8::1]:80', '-j NOTRACK', '-j CT --zone 1', '-j FORWARD',
   '-j nochain', '-j NOCHAIN', '-j TEE --gateway 1.2.3.4', '-g', '-j', '-g "a"', '-j "b"', '-g a', '-g ghost',
 ];
-const MISC_LINES = ['# comment', '', 'bogus line', ':d - [0:0]', '-A', '-A a', '-A ghost -j ACCEPT', '*filter', 'COMMIT'];
+const MISC_LINES = [
+  '# comment', '', 'bogus line', '-A', '-A a', '-A ghost -j ACCEPT', '*filter', 'COMMIT', ':d - [0:0]', ':e -', ':f - [0:0] ',
+  ':g - [1:2:3]', ':h\t- [0:0]', ':i - [x:0]', ':j -[0:0]', ':FORWARD DROP', ':PREROUTING BOGUS [0:0]', ': - [0:0]', ':k ACCEPT [0:0]',
+  ':l - [12345678901234567890:5]', ':m -  [0:0]', ':n - [0:0]\r', ':\u00e9 - [0:0]',
+];
 
 type TableName = keyof typeof TABLE;
 
