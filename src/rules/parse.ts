@@ -5,8 +5,10 @@
  * the rule; with `lenient` it becomes a warning and a rule that never matches. Nothing is
  * returned half-loaded: the ruleset exists only when the whole file parsed and checked.
  *
- * Speed: one pass over the text with indexOf('\n'); a rule line is split on spaces (quotes
- * handled only when the line has a '"'); no regex runs on the common tokens.
+ * Speed: one pass over the text by offsets (indexOf('\n'), charCodeAt); a rule line is never
+ * sliced into a line or token strings: tokens are offsets, turned into (interned) strings only
+ * when asked for, chain names are looked up in place and IPv4 addresses parsed in place; no
+ * regex runs on the common tokens. test/rules/parse-diff.test.ts holds it to the first version.
  */
 import { InputError } from '../errors.js';
 import { CtState } from '../trace/batch.js';
