@@ -128,6 +128,23 @@ describe('fast parser == reference parser', () => {
       { numRuns: 800 },
     );
   });
+  it('IPv6 rulesets (ip6tables-save): addresses take the string path, same result or message', () => {
+    const v6 = [
+      '-s 2001:db8::/32 -p ipv6-icmp -m icmp6 --icmpv6-type echo-request -j ACCEPT', '-d fe80::1/64 -j DROP', '! -s ::1 -j RETURN',
+      '-s 2001:db8::1/ffff:ffff:: -j ACCEPT', '-d 2001:db8::/129 -j DROP', '-s 2001:db8:::1 -j DROP', '-s 10.0.0.1 -j DROP',
+      '-m iprange --src-range 2001:db8::1-2001:db8::9 -j ACCEPT', '-m conntrack --ctorigdst 2001:db8::/48 -j ACCEPT',
+      '-s ::ffff:10.0.0.1 -j ACCEPT', '-p icmpv6 -j ACCEPT',
+    ];
+    for (const rule of v6) {
+      for (const family of [6, 'auto'] as const) {
+        same(`*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A FORWARD ${rule}\nCOMMIT\n`, { family });
+        same(`*filter\n:FORWARD DROP [0:0]\n-A FORWARD -s 2001:db8::1 -j ACCEPT\n-A FORWARD ${rule}\nCOMMIT\n`, { family });
+      }
+    }
+    for (const nat of ['-j DNAT --to-destination [2001:db8::1]:80', '-j SNAT --to-source 2001:db8::5', '-j DNAT --to-destination 2001:db8::1']) {
+      same(`*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -s 2001:db8::/32 ${nat}\nCOMMIT\n`);
+    }
+  });
   it('a generated Selfnet-like ruleset (300 users, 10 rules each)', () => {
     const lines: string[] = [];
     generateRuleset({ users: 300, rulesPerUser: 10 }, (l) => lines.push(l));
