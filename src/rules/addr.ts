@@ -80,6 +80,57 @@ export function formatIpv4(v: number): string {
 }
 
 /**
+ * The common IPv4 `A.B.C.D` / `A.B.C.D/NN` (NN of 1 or 2 digits, <= 32) read in place from
+ * `text[start, end)`, without slicing a string: true when it was that form and the words are
+ * written (exactly what parseCidr writes for it), false to fall back to parseCidr.
+ */
+export function parseCidr4At(text: string, start: number, end: number, addr: Uint32Array, mask: Uint32Array, offset: number): boolean {
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  let k = start;
+  for (; k < end; k++) {
+    const c = text.charCodeAt(k);
+    if (c >= 48 && c <= 57) {
+      part = part * 10 + (c - 48);
+      digits++;
+      if (digits > 3 || part > 255) return false;
+    } else if (c === 46) {
+      if (digits === 0 || dots === 3) return false;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c === 47 /* / */) {
+      break;
+    } else {
+      return false;
+    }
+  }
+  if (digits === 0 || dots !== 3) return false;
+  const host = value * 256 + part;
+  let prefix = 32;
+  if (k < end) {
+    const n = end - k - 1;
+    if (n < 1 || n > 2) return false;
+    prefix = 0;
+    for (let j = k + 1; j < end; j++) {
+      const c = text.charCodeAt(j) - 48;
+      if (c < 0 || c > 9) return false;
+      prefix = prefix * 10 + c;
+    }
+    if (prefix > 32) return false;
+  }
+  const m = prefixMaskWord(prefix, 0);
+  mask[offset] = m;
+  mask[offset + 1] = 0; mask[offset + 2] = 0; mask[offset + 3] = 0;
+  addr[offset] = (host & m) >>> 0;
+  addr[offset + 1] = 0; addr[offset + 2] = 0; addr[offset + 3] = 0;
+  return true;
+}
+
+/**
  * Parses `ADDR`, `ADDR/PREFIX` or `ADDR/MASK` into address and mask words (addr already masked).
  * Returns an error message or null.
  */

@@ -5,12 +5,14 @@
  * the rule; with `lenient` it becomes a warning and a rule that never matches. Nothing is
  * returned half-loaded: the ruleset exists only when the whole file parsed and checked.
  *
- * Speed: one pass over the text with indexOf('\n'); a rule line is split on spaces (quotes
- * handled only when the line has a '"'); no regex runs on the common tokens.
+ * Speed: one pass over the text by offsets (indexOf('\n'), charCodeAt); a rule line is never
+ * sliced into a line or token strings: tokens are offsets, turned into (interned) strings only
+ * when asked for, chain names are looked up in place and IPv4 addresses parsed in place; no
+ * regex runs on the common tokens. test/rules/parse-diff.test.ts holds it to the first version.
  */
 import { InputError } from '../errors.js';
 import { CtState } from '../trace/batch.js';
-import { looksIpv6, parseCidr, parseIpv4, parseIpv6 } from './addr.js';
+import { looksIpv6, parseCidr, parseCidr4At, parseIpv4, parseIpv6 } from './addr.js';
 import { setDimensions, SetType, type IpSet } from './ipset.js';
 import {
   AddrType, BUILTIN_CHAINS, CTSTATE_DNAT, CTSTATE_SNAT, MatchKind, RuleFlag, TABLES, Target,
@@ -140,43 +142,185 @@ class GrowF64 {
   }
 }
 
-function tokenize(s: string): string[] {
-  if (s.indexOf('"') < 0) {
-    const t = s.split(' ');
-    // iptables-save separates with single spaces; tolerate runs of blanks in hand-written files.
-    return t.indexOf('') < 0 ? t : t.filter((x) => x !== '');
+/*
+ * Tokens of the rule being parsed, as offsets into the ruleset text (module state, reused for
+ * every rule: no array, closure or string per token). A token becomes a string only when the
+ * parser asks for it (tokStr), and then through a small intern table, so the option names,
+ * modules, targets and other repeated words are one shared string each.
+ */
+let SRC = '';
+let TS = new Int32Array(64);
+let TE = new Int32Array(64);
+/** Unescaped text of quoted tokens (only read when the line had a '"'). */
+const TQ: (string | null)[] = [];
+let TQUOTED = false;
+let TN = 0;
+/** Cursor of parseRuleSpec / parseMatchOption. */
+let K = 0;
+
+function pushToken(a: number, b: number, quoted: string | null): void {
+  if (TN === TS.length) {
+    const ts = new Int32Array(TN * 2);
+    ts.set(TS);
+    TS = ts;
+    const te = new Int32Array(TN * 2);
+    te.set(TE);
+    TE = te;
   }
-  const out: string[] = [];
-  let k = 0;
-  while (k < s.length) {
-    while (k < s.length && (s[k] === ' ' || s[k] === '\t')) k++;
-    if (k >= s.length) break;
-    if (s[k] === '"') {
+  TS[TN] = a;
+  TE[TN] = b;
+  if (TQUOTED) TQ[TN] = quoted;
+  TN++;
+}
+
+/**
+ * Splits `s[start, end)` into tokens. iptables-save separates with single spaces; runs of
+ * blanks are tolerated. Without a '"' on the line only spaces separate (a tab stays inside its
+ * token); with one, spaces and tabs separate and "..." is one token with backslash escapes.
+ */
+function tokenizeRange(s: string, start: number, end: number): void {
+  SRC = s;
+  TN = 0;
+  TQUOTED = false;
+  for (let k = start; k < end; k++) {
+    if (s.charCodeAt(k) === 34) {
+      TQUOTED = true;
+      break;
+    }
+  }
+  if (!TQUOTED) {
+    let a = start;
+    for (let k = start; k <= end; k++) {
+      if (k === end || s.charCodeAt(k) === 32) {
+        if (k > a) pushToken(a, k, null);
+        a = k + 1;
+      }
+    }
+    return;
+  }
+  let k = start;
+  while (k < end) {
+    while (k < end && (s.charCodeAt(k) === 32 || s.charCodeAt(k) === 9)) k++;
+    if (k >= end) break;
+    if (s.charCodeAt(k) === 34) {
       let v = '';
       k++;
-      while (k < s.length && s[k] !== '"') {
-        if (s[k] === '\\' && k + 1 < s.length) k++;
+      while (k < end && s.charCodeAt(k) !== 34) {
+        if (s.charCodeAt(k) === 92 && k + 1 < end) k++;
         v += s[k];
         k++;
       }
-      if (k >= s.length) throw new RuleError('unterminated quoted string');
+      if (k >= end) throw new RuleError('unterminated quoted string');
       k++;
-      out.push(v);
+      pushToken(k, k, v);
     } else {
-      const start = k;
-      while (k < s.length && s[k] !== ' ' && s[k] !== '\t') k++;
-      out.push(s.slice(start, k));
+      const a = k;
+      while (k < end && s.charCodeAt(k) !== 32 && s.charCodeAt(k) !== 9) k++;
+      pushToken(a, k, null);
     }
   }
+}
+
+/** FNV-1a over `s[a, b)`. */
+function hashRange(s: string, a: number, b: number): number {
+  let h = 0x811c9dc5 | 0;
+  for (let k = a; k < b; k++) h = Math.imul(h ^ s.charCodeAt(k), 0x01000193);
+  return h;
+}
+
+/** Intern table (open addressing, bounded): repeated tokens become one shared string. */
+const INTERN_SIZE = 1 << 15;
+const INTERN_MAX = INTERN_SIZE >> 1;
+const internStr: (string | undefined)[] = new Array<string | undefined>(INTERN_SIZE).fill(undefined);
+const internHash = new Int32Array(INTERN_SIZE);
+let internCount = 0;
+
+function intern(s: string, a: number, b: number): string {
+  const len = b - a;
+  if (len === 0) return '';
+  const h = hashRange(s, a, b);
+  let slot = h & (INTERN_SIZE - 1);
+  for (;;) {
+    const e = internStr[slot];
+    if (e === undefined) break;
+    if (internHash[slot] === h && e.length === len && s.startsWith(e, a)) return e;
+    slot = (slot + 1) & (INTERN_SIZE - 1);
+  }
+  const str = s.slice(a, b);
+  if (internCount < INTERN_MAX) {
+    internStr[slot] = str;
+    internHash[slot] = h;
+    internCount++;
+  }
+  return str;
+}
+
+// The words of the grammar are interned up front as the literals the switches compare with.
+for (const w of [
+  '-A', '!', '-s', '--source', '-d', '--destination', '-p', '--protocol', '-i', '--in-interface', '-o', '--out-interface',
+  '-f', '--fragment', '-m', '--match', '-j', '--jump', '-g', '--goto', '--sport', '--source-port', '--dport',
+  '--destination-port', '--tcp-flags', '--syn', '--sports', '--source-ports', '--dports', '--destination-ports', '--ports',
+  '--ctstate', '--state', '--ctdir', '--ctorigsrc', '--ctorigdst', '--ctproto', '--ctorigsrcport', '--ctorigdstport',
+  '--mark', '--comment', '--src-range', '--dst-range', '--match-set', '--limit', '--limit-burst', '--icmp-type',
+  '--icmpv6-type', '--src-type', '--dst-type', '--reject-with', '--set-xmark', '--set-mark', '--and-mark', '--or-mark',
+  '--xor-mark', '--save-mark', '--restore-mark', '--nfmask', '--ctmask', '--mask', '--set-class', '--to-source',
+  '--to-destination', '--to-ports', '--random', '--random-fully', '--persistent', '--notrack',
+  'ACCEPT', 'DROP', 'REJECT', 'RETURN', 'LOG', 'NFLOG', 'TCPMSS', 'MARK', 'CONNMARK', 'CLASSIFY', 'SNAT', 'DNAT',
+  'MASQUERADE', 'REDIRECT', 'NOTRACK', 'CT', 'src', 'dst', 'ORIGINAL', 'REPLY', '-',
+  ...KNOWN_MODULES, ...Object.keys(PROTOCOLS), ...Object.keys(CT_STATE_BITS),
+]) intern(w, 0, w.length);
+
+/** Token k as a string. */
+function tokStr(k: number): string {
+  if (TQUOTED) {
+    const q = TQ[k];
+    if (q !== null && q !== undefined) return q;
+  }
+  return intern(SRC, TS[k]!, TE[k]!);
+}
+
+/** Tokens from k on, joined by spaces (for messages). */
+function tokensFrom(k: number): string {
+  let out = '';
+  for (let j = k; j < TN; j++) out += (j > k ? ' ' : '') + tokStr(j);
   return out;
+}
+
+/** Value of `0x` + hex digits or of decimal digits (charCode scan, no regex); -1 for anything else. */
+function hexOrDecimal(text: string): number {
+  const n = text.length;
+  if (n > 2 && text.charCodeAt(0) === 48 && text.charCodeAt(1) === 120 /* x */) {
+    let v = 0;
+    for (let k = 2; k < n; k++) {
+      const c = text.charCodeAt(k);
+      const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+      if (d < 0) return -1;
+      v = v * 16 + d;
+    }
+    return v;
+  }
+  return decimalDigits(text);
+}
+
+/** Value of a non-empty run of decimal digits; -1 for anything else. */
+function decimalDigits(text: string): number {
+  const n = text.length;
+  if (n === 0) return -1;
+  let v = 0;
+  for (let k = 0; k < n; k++) {
+    const c = text.charCodeAt(k) - 48;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
 }
 
 function parseNumber(text: string | undefined, what: string, max = 0xffffffff): number {
   if (text === undefined) throw new RuleError(`${what} needs a value`);
-  let v: number;
-  if (/^0x[0-9a-fA-F]+$/.test(text)) v = parseInt(text, 16);
-  else if (/^\d+$/.test(text)) v = Number(text);
-  else throw new RuleError(`${what}: "${text}" is not a number`);
+  let v = hexOrDecimal(text);
+  if (v < 0) throw new RuleError(`${what}: "${text}" is not a number`);
+  // Beyond 2^53 the digit loop may round differently from parseInt/Number; both are out of range.
+  if (v > Number.MAX_SAFE_INTEGER) v = text.length > 2 && text.charCodeAt(1) === 120 ? parseInt(text, 16) : Number(text);
   if (v > max) throw new RuleError(`${what}: ${text} is out of range (0..${max})`);
   return v;
 }
@@ -190,12 +334,12 @@ function parseValueMask(text: string | undefined, what: string): [number, number
 }
 
 function parsePort(text: string, what: string): number {
-  if (!/^\d+$/.test(text)) {
+  const v = decimalDigits(text);
+  if (v < 0) {
     const named = SERVICES[text];
     if (named === undefined) throw new RuleError(`${what}: "${text}" is not a port number`);
     return named;
   }
-  const v = Number(text);
   if (v > 65535) throw new RuleError(`${what}: port ${text} is out of range (0..65535)`);
   return v;
 }
@@ -286,7 +430,7 @@ function parseNatRange(text: string | undefined, what: string, state: ParserStat
       portPart = text.slice(colon + 1);
     }
   }
-  const first = addrPart.split('-')[0] ?? '';
+  const first = untilDash(addrPart);
   if (first !== '') {
     const words = [0, 0, 0, 0];
     const f = familyOf(state, first);
@@ -299,14 +443,11 @@ function parseNatRange(text: string | undefined, what: string, state: ParserStat
     }
     info.natAddr = words;
   }
-  if (portPart !== '') info.natPort = parsePort(portPart.split('-')[0] ?? '', what);
+  if (portPart !== '') info.natPort = parsePort(untilDash(portPart), what);
 }
 
-/** Token cursor of the rule being parsed (module state: no closures per rule). */
-let T: string[] = [];
-let K = 0;
 function next(): string | undefined {
-  return T[++K];
+  return ++K < TN ? tokStr(K) : undefined;
 }
 
 /**
@@ -316,11 +457,13 @@ function next(): string | undefined {
 interface ParsedSpec {
   flags: number; proto: number; inIface: string; outIface: string; matches: Match[] | null;
   target: TargetValue; jumpName: string; info: TargetInfo | null; never: string;
+  /** Token of the -g chain name (read in place by the caller), -1 when jumpName holds the name. */
+  jumpTok: number;
 }
 /** Reused for every rule: the parser's result slots (one object, not one per rule). */
-const SPEC: ParsedSpec = { flags: 0, proto: 0, inIface: '', outIface: '', matches: null, target: Target.NONE, jumpName: '', info: null, never: '' };
+const SPEC: ParsedSpec = { flags: 0, proto: 0, inIface: '', outIface: '', matches: null, target: Target.NONE, jumpName: '', info: null, never: '', jumpTok: -1 };
 
-function parseRuleSpec(tok: string[], table: TableName, state: ParserState, ruleId: number, addrs: AddrArrays): ParsedSpec {
+function parseRuleSpec(table: TableName, state: ParserState, ruleId: number, addrs: AddrArrays): ParsedSpec {
   let flags = 0;
   let proto = 0;
   let inIface = '';
@@ -334,9 +477,9 @@ function parseRuleSpec(tok: string[], table: TableName, state: ParserState, rule
   let inv = false;
   const base = ruleId * 4;
   LOADED.length = 0;
-  T = tok;
-  for (K = 0; K < tok.length; K++) {
-    const t = tok[K]!;
+  let jumpTok = -1;
+  for (K = 0; K < TN; K++) {
+    const t = tokStr(K);
     if (t === '!') {
       inv = true;
       continue;
@@ -345,13 +488,20 @@ function parseRuleSpec(tok: string[], table: TableName, state: ParserState, rule
     inv = false;
     switch (t) {
       case '-s': case '--source': case '-d': case '--destination': {
+        const dst = t === '-d' || t === '--destination';
+        flags |= dst ? RuleFlag.DST | (wasInv ? RuleFlag.DST_INV : 0) : RuleFlag.SRC | (wasInv ? RuleFlag.SRC_INV : 0);
+        // The common IPv4 address is read in place (no string); anything else takes parseCidr.
+        if (K + 1 < TN && state.family !== 6 && !(TQUOTED && TQ[K + 1] !== null)
+          && parseCidr4At(SRC, TS[K + 1]!, TE[K + 1]!, dst ? addrs.dst : addrs.src, dst ? addrs.dstMask : addrs.srcMask, base)) {
+          K++;
+          state.family = 4;
+          continue;
+        }
         const a = next();
         if (a === undefined) throw new RuleError(`${t} needs an address`);
-        const dst = t === '-d' || t === '--destination';
         const f = familyOf(state, a);
         const err = parseCidr(a, f, dst ? addrs.dst : addrs.src, dst ? addrs.dstMask : addrs.srcMask, base);
         if (err) throw new RuleError(`${t}: ${err}`);
-        flags |= dst ? RuleFlag.DST | (wasInv ? RuleFlag.DST_INV : 0) : RuleFlag.SRC | (wasInv ? RuleFlag.SRC_INV : 0);
         continue;
       }
       case '-p': case '--protocol':
@@ -391,25 +541,28 @@ function parseRuleSpec(tok: string[], table: TableName, state: ParserState, rule
         continue;
       }
       case '-j': case '--jump': case '-g': case '--goto': {
-        const name = next();
-        if (name === undefined) throw new RuleError(`${t} needs a target`);
         if (t === '-g' || t === '--goto') {
+          // The chain name is looked up in place by the caller; a string only if it is missing.
+          if (++K >= TN) throw new RuleError(`${t} needs a target`);
           target = Target.GOTO;
-          jumpName = name;
+          jumpName = '';
+          jumpTok = K;
           continue;
         }
+        const name = next();
+        if (name === undefined) throw new RuleError(`${t} needs a target`);
         module = '';
-        const parsed = parseTarget(name, tok, K + 1, table, state);
-        if (parsed === null) {
+        if (!parseTarget(name, K + 1, table, state)) {
           if (!state.lenient) throw new RuleError(`unknown target "${name}"`);
           never ||= `unknown target "${name}"`;
           target = Target.NONE;
         } else {
-          target = parsed.target;
-          jumpName = parsed.jumpName;
-          info = parsed.info;
+          target = TGT.target;
+          jumpName = TGT.jumpName;
+          jumpTok = -1;
+          info = TGT.info;
         }
-        K = tok.length;
+        K = TN;
         continue;
       }
       default:
@@ -444,6 +597,7 @@ function parseRuleSpec(tok: string[], table: TableName, state: ParserState, rule
   out.jumpName = jumpName;
   out.info = info;
   out.never = never;
+  out.jumpTok = jumpTok;
   return out;
 }
 
@@ -649,104 +803,128 @@ function needTable(name: string, table: TableName, want: TableName): void {
   if (table !== want) throw new RuleError(`target ${name} is only valid in the ${want} table`);
 }
 
-interface ParsedTarget {
-  target: TargetValue;
-  jumpName: string;
-  info: TargetInfo | null;
-}
-const PLAIN: Record<string, ParsedTarget> = {
-  ACCEPT: { target: Target.ACCEPT, jumpName: '', info: null },
-  DROP: { target: Target.DROP, jumpName: '', info: null },
-  RETURN: { target: Target.RETURN, jumpName: '', info: null },
-};
+/** Result slot of parseTarget (one object, reused for every rule). */
+const TGT: { target: TargetValue; jumpName: string; info: TargetInfo | null } = { target: Target.NONE, jumpName: '', info: null };
 
-function parseTarget(name: string, tok: string[], start: number, table: TableName, state: ParserState): ParsedTarget | null {
-  const plain = PLAIN[name];
-  if (plain !== undefined && start >= tok.length) return plain;
-  const rest = tok.slice(start);
-  const noOptions = (): void => {
-    if (rest.length > 0) throw new RuleError(`target ${name} takes no options, got "${rest.join(' ')}"`);
-  };
-  if (plain !== undefined) noOptions();
-  const info = newInfo();
-  let k = 0;
-  const arg = (): string | undefined => rest[++k];
+function setTarget(target: TargetValue, jumpName: string, info: TargetInfo | null): true {
+  TGT.target = target;
+  TGT.jumpName = jumpName;
+  TGT.info = info;
+  return true;
+}
+
+function plainTarget(name: string): TargetValue {
+  return name === 'ACCEPT' ? Target.ACCEPT : name === 'DROP' ? Target.DROP : name === 'RETURN' ? Target.RETURN : Target.NONE;
+}
+
+/** Option k of the target being parsed (undefined past the end); set up by parseTarget. */
+let OPT_START = 0;
+let OPT_N = 0;
+function opt(k: number): string | undefined {
+  return k < OPT_N ? tokStr(OPT_START + k) : undefined;
+}
+
+/**
+ * Parses `-j NAME` and its options (tokens `start`..end of the rule) into TGT; false when the
+ * target is unknown.
+ */
+function parseTarget(name: string, start: number, table: TableName, state: ParserState): boolean {
+  const plain = plainTarget(name);
+  const n = TN - start;
+  if (plain !== Target.NONE) {
+    if (n > 0) throw new RuleError(`target ${name} takes no options, got "${tokensFrom(start)}"`);
+    return setTarget(plain, '', null);
+  }
+  OPT_START = start;
+  OPT_N = n;
   switch (name) {
     case 'REJECT':
-      for (; k < rest.length; k++) {
-        if (rest[k] !== '--reject-with' || arg() === undefined) throw new RuleError(`REJECT: unknown option "${rest[k]}"`);
+      for (let k = 0; k < n; k++) {
+        if (opt(k) !== '--reject-with' || opt(++k) === undefined) throw new RuleError(`REJECT: unknown option "${opt(k)}"`);
       }
-      return { target: Target.REJECT, jumpName: '', info: null };
+      return setTarget(Target.REJECT, '', null);
     case 'LOG': case 'NFLOG': case 'TCPMSS':
       // Their options do not change what the models see; the rule text keeps them.
-      return { target: Target.LOG, jumpName: '', info: null };
-    case 'MARK':
-      if (rest.length === 0) throw new RuleError('MARK needs --set-mark, --set-xmark, --and-mark, --or-mark or --xor-mark');
-      for (; k < rest.length; k++) parseMarkTarget(rest[k]!, arg(), info);
-      return { target: Target.MARK, jumpName: '', info };
+      return setTarget(Target.LOG, '', null);
+    case 'MARK': {
+      if (n === 0) throw new RuleError('MARK needs --set-mark, --set-xmark, --and-mark, --or-mark or --xor-mark');
+      const info = newInfo();
+      for (let k = 0; k < n; k++) {
+        const o = opt(k)!;
+        parseMarkTarget(o, opt(++k), info);
+      }
+      return setTarget(Target.MARK, '', info);
+    }
     case 'CONNMARK': {
+      const info = newInfo();
       let mode = -1;
-      for (; k < rest.length; k++) {
-        const o = rest[k]!;
+      for (let k = 0; k < n; k++) {
+        const o = opt(k)!;
         switch (o) {
           case '--set-xmark': case '--set-mark': {
-            const [v, m] = parseValueMask(arg(), o);
+            const [v, m] = parseValueMask(opt(++k), o);
             mode = 0;
             info.ctmark = v;
             info.ctmask = o === '--set-mark' ? (m | v) >>> 0 : m;
             break;
           }
-          case '--and-mark': mode = 0; info.ctmark = 0; info.ctmask = ~parseNumber(arg(), o) >>> 0; break;
-          case '--or-mark': mode = 0; info.ctmark = parseNumber(arg(), o); info.ctmask = info.ctmark; break;
-          case '--xor-mark': mode = 0; info.ctmark = parseNumber(arg(), o); info.ctmask = 0; break;
+          case '--and-mark': mode = 0; info.ctmark = 0; info.ctmask = ~parseNumber(opt(++k), o) >>> 0; break;
+          case '--or-mark': mode = 0; info.ctmark = parseNumber(opt(++k), o); info.ctmask = info.ctmark; break;
+          case '--xor-mark': mode = 0; info.ctmark = parseNumber(opt(++k), o); info.ctmask = 0; break;
           case '--save-mark': mode = 1; break;
           case '--restore-mark': mode = 2; break;
-          case '--nfmask': info.nfmask = parseNumber(arg(), o); break;
-          case '--ctmask': info.ctmask = parseNumber(arg(), o); break;
-          case '--mask': info.nfmask = info.ctmask = parseNumber(arg(), o); break;
+          case '--nfmask': info.nfmask = parseNumber(opt(++k), o); break;
+          case '--ctmask': info.ctmask = parseNumber(opt(++k), o); break;
+          case '--mask': info.nfmask = info.ctmask = parseNumber(opt(++k), o); break;
           default: throw new RuleError(`CONNMARK: unknown option "${o}"`);
         }
       }
       if (mode < 0) throw new RuleError('CONNMARK needs --set-mark, --save-mark or --restore-mark');
       info.connmarkMode = mode;
-      return { target: Target.CONNMARK, jumpName: '', info };
+      return setTarget(Target.CONNMARK, '', info);
     }
     case 'CLASSIFY': {
-      if (rest[0] !== '--set-class' || rest.length !== 2) throw new RuleError('CLASSIFY takes --set-class MAJOR:MINOR');
-      const m = /^([0-9a-fA-F]{1,4}):([0-9a-fA-F]{1,4})$/.exec(rest[1]!);
-      if (!m) throw new RuleError(`CLASSIFY: bad class "${rest[1]}" (hex MAJOR:MINOR)`);
+      if (opt(0) !== '--set-class' || n !== 2) throw new RuleError('CLASSIFY takes --set-class MAJOR:MINOR');
+      const cls = opt(1)!;
+      const m = /^([0-9a-fA-F]{1,4}):([0-9a-fA-F]{1,4})$/.exec(cls);
+      if (!m) throw new RuleError(`CLASSIFY: bad class "${cls}" (hex MAJOR:MINOR)`);
+      const info = newInfo();
       info.priority = ((parseInt(m[1]!, 16) << 16) | parseInt(m[2]!, 16)) >>> 0;
-      return { target: Target.CLASSIFY, jumpName: '', info };
+      return setTarget(Target.CLASSIFY, '', info);
     }
     case 'SNAT': case 'DNAT': case 'MASQUERADE': case 'REDIRECT': {
       needTable(name, table, 'nat');
-      for (; k < rest.length; k++) {
-        const o = rest[k]!;
-        if ((o === '--to-source' && name === 'SNAT') || (o === '--to-destination' && name === 'DNAT')) parseNatRange(arg(), o, state, info);
-        else if (o === '--to-ports' && (name === 'MASQUERADE' || name === 'REDIRECT')) info.natPort = parsePort((arg() ?? '').split('-')[0] ?? '', o);
+      const info = newInfo();
+      for (let k = 0; k < n; k++) {
+        const o = opt(k)!;
+        if ((o === '--to-source' && name === 'SNAT') || (o === '--to-destination' && name === 'DNAT')) parseNatRange(opt(++k), o, state, info);
+        else if (o === '--to-ports' && (name === 'MASQUERADE' || name === 'REDIRECT')) info.natPort = parsePort(untilDash(opt(++k) ?? ''), o);
         else if (o === '--random' || o === '--random-fully' || o === '--persistent') continue;
         else throw new RuleError(`${name}: unknown option "${o}"`);
       }
       if ((name === 'SNAT' || name === 'DNAT') && info.natAddr === null) throw new RuleError(`${name} needs ${name === 'SNAT' ? '--to-source' : '--to-destination'}`);
       const target = name === 'SNAT' ? Target.SNAT : name === 'DNAT' ? Target.DNAT : name === 'MASQUERADE' ? Target.MASQUERADE : Target.REDIRECT;
-      return { target, jumpName: '', info };
+      return setTarget(target, '', info);
     }
     case 'NOTRACK':
       needTable(name, table, 'raw');
-      noOptions();
-      return { target: Target.NOTRACK, jumpName: '', info: null };
+      if (n > 0) throw new RuleError(`target ${name} takes no options, got "${tokensFrom(start)}"`);
+      return setTarget(Target.NOTRACK, '', null);
     case 'CT':
       needTable(name, table, 'raw');
-      if (rest.length !== 1 || rest[0] !== '--notrack') throw new RuleError(`CT: only --notrack is modelled, got "${rest.join(' ')}"`);
-      return { target: Target.NOTRACK, jumpName: '', info: null };
+      if (n !== 1 || opt(0) !== '--notrack') throw new RuleError(`CT: only --notrack is modelled, got "${tokensFrom(start)}"`);
+      return setTarget(Target.NOTRACK, '', null);
     default:
-      if (/^[A-Z][A-Z0-9_]*$/.test(name) && !rest.length) {
-        // Could be a user chain spelled in capitals; resolved later.
-        return { target: Target.JUMP, jumpName: name, info: null };
-      }
-      if (rest.length === 0) return { target: Target.JUMP, jumpName: name, info: null };
-      return null;
+      // A user chain (resolved later), in capitals or not; anything with options is unknown.
+      if (n === 0) return setTarget(Target.JUMP, name, null);
+      return false;
   }
+}
+
+/** `text` up to its first '-' (what `text.split('-')[0]` gives). */
+function untilDash(text: string): string {
+  const dash = text.indexOf('-');
+  return dash < 0 ? text : text.slice(0, dash);
 }
 
 interface PendingJump {
@@ -756,7 +934,134 @@ interface PendingJump {
   table: TableName;
 }
 
-/** Parses iptables-save text. Throws InputError (`file:line: message`) on the first problem. */
+/**
+ * Chains of the current table by name: open addressing over chain ids, probed with a name read
+ * in place from the text (`-A NAME`, `-g NAME`), so a rule needs no name string.
+ */
+class ChainIndex {
+  private ids = new Int32Array(1024).fill(-1);
+  private hashes = new Int32Array(1024);
+  private count = 0;
+  constructor(private readonly chains: Chain[]) {}
+  clear(): void {
+    this.ids.fill(-1);
+    this.count = 0;
+  }
+  /** Chain id named `s[a, b)`, or -1. */
+  find(s: string, a: number, b: number): number {
+    const h = hashRange(s, a, b);
+    const mask = this.ids.length - 1;
+    const len = b - a;
+    for (let slot = h & mask; ; slot = (slot + 1) & mask) {
+      const id = this.ids[slot]!;
+      if (id < 0) return -1;
+      if (this.hashes[slot] === h) {
+        const name = this.chains[id]!.name;
+        if (name.length === len && s.startsWith(name, a)) return id;
+      }
+    }
+  }
+  add(id: number): void {
+    if ((this.count + 1) * 2 > this.ids.length) {
+      const old = this.ids;
+      this.ids = new Int32Array(old.length * 2).fill(-1);
+      this.hashes = new Int32Array(old.length * 2);
+      this.count = 0;
+      for (let k = 0; k < old.length; k++) if (old[k]! >= 0) this.add(old[k]!);
+    }
+    const name = this.chains[id]!.name;
+    const h = hashRange(name, 0, name.length);
+    const mask = this.ids.length - 1;
+    let slot = h & mask;
+    while (this.ids[slot]! >= 0) slot = (slot + 1) & mask;
+    this.ids[slot] = id;
+    this.hashes[slot] = h;
+    this.count++;
+  }
+}
+
+class GrowI32 {
+  a: Int32Array = new Int32Array(1024);
+  set(i: number, v: number): void {
+    if (i >= this.a.length) {
+      const b = new Int32Array(Math.max(i + 1, this.a.length * 2));
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[i] = v;
+  }
+}
+
+/** Placeholder rule list of every chain until the lists are built at the end of the parse. */
+const NO_RULES = new Int32Array(0);
+
+/** Index of the first `ch` in `s[a, b)`, or -1 (bounded: never scans past the line). */
+function indexInLine(s: string, ch: number, a: number, b: number): number {
+  for (let k = a; k < b; k++) if (s.charCodeAt(k) === ch) return k;
+  return -1;
+}
+
+/** Counter text of `[p:b]` (digits only): its value; -1 when it is not digits. */
+function counterValue(s: string, a: number, b: number): number {
+  if (b <= a) return -1;
+  let v = 0;
+  for (let k = a; k < b; k++) {
+    const c = s.charCodeAt(k) - 48;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  // Byte counters can pass 2^53: then Number() rounds the text exactly as before.
+  return v > Number.MAX_SAFE_INTEGER ? Number(s.slice(a, b)) : v;
+}
+
+/** Result slot of chainLine, shaped like the regex match it stands for. */
+const CHAIN_LINE: [string, string, string, string | undefined, string | undefined] = ['', '', '', undefined, undefined];
+
+/**
+ * `:NAME POLICY` or `:NAME POLICY [p:b]` with printable ASCII names, single spaces and nothing
+ * after: what /^:(\S+) (\S+)(?: \[(\d+):(\d+)\])?\s*$/ matches in iptables-save output, without
+ * the regex's arrays; null for anything else (the regex then decides).
+ */
+function chainLine(line: string): typeof CHAIN_LINE | null {
+  const n = line.length;
+  let k = 1;
+  while (k < n && isPrintable(line.charCodeAt(k))) k++;
+  if (k === 1 || k >= n || line.charCodeAt(k) !== 32) return null;
+  const nameEnd = k++;
+  const policyStart = k;
+  while (k < n && isPrintable(line.charCodeAt(k))) k++;
+  if (k === policyStart) return null;
+  const policyEnd = k;
+  let pk: string | undefined;
+  let by: string | undefined;
+  if (k < n) {
+    // " [digits:digits]" and the end of the line.
+    if (line.charCodeAt(k) !== 32 || line.charCodeAt(k + 1) !== 91 || line.charCodeAt(n - 1) !== 93) return null;
+    const colon = line.indexOf(':', k + 2);
+    if (colon < 0 || counterValue(line, k + 2, colon) < 0 || counterValue(line, colon + 1, n - 1) < 0) return null;
+    pk = line.slice(k + 2, colon);
+    by = line.slice(colon + 1, n - 1);
+  }
+  CHAIN_LINE[1] = line.slice(1, nameEnd);
+  CHAIN_LINE[2] = intern(line, policyStart, policyEnd);
+  CHAIN_LINE[3] = pk;
+  CHAIN_LINE[4] = by;
+  return CHAIN_LINE;
+}
+
+/** Printable ASCII other than space (all of it is \S). */
+function isPrintable(c: number): boolean {
+  return c > 32 && c < 127;
+}
+
+/**
+ * Parses iptables-save text. Throws InputError (`file:line: message`) on the first problem.
+ *
+ * Speed (issue 4, 1.6M rules): one pass over the text by offsets; rule lines are never sliced
+ * into line or token strings, only the rule text kept for printing is (tokenizeRange, tokStr);
+ * chain names of `-A` and `-g` are looked up in place (ChainIndex); IPv4 addresses are parsed in
+ * place (parseCidr4At). Other lines (tables, chains, COMMIT) are rare and take the plain path.
+ */
 export function parseIptablesSave(text: string, options: ParseOptions): Ruleset {
   const file = options.file;
   const state: ParserState = {
@@ -766,129 +1071,143 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
   };
   const tables: RuleTable[] = [];
   const chains: Chain[] = [];
-  const chainRules: number[][] = [];
   const rules: Rule[] = [];
   const warnings: string[] = [];
   const addrs = new AddrArrays();
   const rulePk = new GrowF64();
   const ruleBy = new GrowF64();
+  /** Chain of each rule id (the per-chain lists are built once at the end). */
+  const ruleChain = new GrowI32();
   const polPk: number[] = [];
   const polBy: number[] = [];
   const jumps: PendingJump[] = [];
   let table: RuleTable | null = null;
   let tableLine = 0;
   /** Chains of the current table by name. */
-  let byName = new Map<string, number>();
-  let lastChainName = '';
+  const byName = new ChainIndex(chains);
   let lastChainId = -1;
   let lineNo = 0;
   let pos = 0;
   const fail: (message: string, line?: number) => never = (message, line = lineNo) => {
     throw new InputError(`${file}:${line}`, message);
   };
-  while (pos <= text.length) {
+  const textLen = text.length;
+  while (pos <= textLen) {
     let end = text.indexOf('\n', pos);
-    if (end < 0) end = text.length;
+    if (end < 0) end = textLen;
     lineNo++;
-    let line = text.slice(pos, end);
+    const ls = pos;
+    let le = end;
     pos = end + 1;
-    if (line.endsWith('\r')) line = line.slice(0, -1);
-    if (line.length === 0) {
-      if (pos > text.length) break;
+    if (le > ls && text.charCodeAt(le - 1) === 13 /* \r */) le--;
+    if (le === ls) {
+      if (pos > textLen) break;
       continue;
     }
-    const c = line.charCodeAt(0);
+    const c = text.charCodeAt(ls);
     if (c === 35 /* # */) continue;
-    if (c === 42 /* * */) {
-      if (table) fail(`table "${line.slice(1)}" starts before COMMIT of table "${table.name}" (line ${tableLine})`);
-      const name = line.slice(1).trim() as TableName;
-      if (!TABLES.includes(name)) fail(`table "${name}" is not modelled (known: ${TABLES.join(', ')})`);
-      if (tables.some((t) => t.name === name)) fail(`table "${name}" appears twice`);
-      table = { name, chains: [], hooks: { PREROUTING: -1, INPUT: -1, FORWARD: -1, OUTPUT: -1, POSTROUTING: -1 } };
-      lastChainId = -1;
-      tableLine = lineNo;
-      byName = new Map();
-      continue;
-    }
-    if (line === 'COMMIT') {
-      if (!table) fail('COMMIT without a table');
-      for (const hook of BUILTIN_CHAINS[table.name]) {
-        if (table.hooks[hook] < 0) {
-          // iptables-restore creates missing built-in chains with policy ACCEPT.
-          const id = chains.length;
-          chains.push({ id, name: hook, table: table.name, builtin: true, policy: Target.ACCEPT, rules: new Int32Array(0), line: lineNo });
-          chainRules.push([]);
-          polPk.push(0);
-          polBy.push(0);
-          table.chains.push(id);
-          table.hooks[hook] = id;
+    if (table === null || (c !== 45 /* - */ && c !== 91 /* [ */)) {
+      // Not a rule (or an error): tables, chain declarations, COMMIT.
+      const line = text.slice(ls, le);
+      if (c === 42 /* * */) {
+        if (table) fail(`table "${line.slice(1)}" starts before COMMIT of table "${table.name}" (line ${tableLine})`);
+        const name = line.slice(1).trim() as TableName;
+        if (!TABLES.includes(name)) fail(`table "${name}" is not modelled (known: ${TABLES.join(', ')})`);
+        if (tables.some((t) => t.name === name)) fail(`table "${name}" appears twice`);
+        table = { name, chains: [], hooks: { PREROUTING: -1, INPUT: -1, FORWARD: -1, OUTPUT: -1, POSTROUTING: -1 } };
+        lastChainId = -1;
+        tableLine = lineNo;
+        byName.clear();
+        continue;
+      }
+      if (line === 'COMMIT') {
+        if (!table) fail('COMMIT without a table');
+        for (const hook of BUILTIN_CHAINS[table.name]) {
+          if (table.hooks[hook] < 0) {
+            // iptables-restore creates missing built-in chains with policy ACCEPT.
+            const id = chains.length;
+            chains.push({ id, name: hook, table: table.name, builtin: true, policy: Target.ACCEPT, rules: NO_RULES, line: lineNo });
+            polPk.push(0);
+            polBy.push(0);
+            table.chains.push(id);
+            table.hooks[hook] = id;
+          }
         }
+        tables.push(table);
+        table = null;
+        continue;
       }
-      tables.push(table);
-      table = null;
-      continue;
-    }
-    if (!table) fail(`"${line.slice(0, 40)}" outside a table (expected *raw, *mangle, *nat or *filter)`);
-    if (c === 58 /* : */) {
-      const m = /^:(\S+) (\S+)(?: \[(\d+):(\d+)\])?\s*$/.exec(line);
-      if (!m) fail(`bad chain line "${line}" (expected ":CHAIN POLICY [packets:bytes]")`);
-      const name = m[1]!;
-      const isBuiltin = (BUILTIN_CHAINS[table.name] as readonly string[]).includes(name);
-      let policy: TargetValue = Target.NONE;
-      if (isBuiltin) {
-        if (m[2] !== 'ACCEPT' && m[2] !== 'DROP') fail(`built-in chain ${name} needs policy ACCEPT or DROP, got "${m[2]}"`);
-        policy = m[2] === 'ACCEPT' ? Target.ACCEPT : Target.DROP;
-      } else if (m[2] !== '-') {
-        if (['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'].includes(name)) fail(`table ${table.name} has no built-in chain ${name}`);
-        fail(`user chain ${name} cannot have policy "${m[2]}" (use "-")`);
+      if (!table) fail(`"${line.slice(0, 40)}" outside a table (expected *raw, *mangle, *nat or *filter)`);
+      if (c === 58 /* : */) {
+        const m = chainLine(line) ?? /^:(\S+) (\S+)(?: \[(\d+):(\d+)\])?\s*$/.exec(line);
+        if (!m) fail(`bad chain line "${line}" (expected ":CHAIN POLICY [packets:bytes]")`);
+        const name = m[1]!;
+        const isBuiltin = (BUILTIN_CHAINS[table.name] as readonly string[]).includes(name);
+        let policy: TargetValue = Target.NONE;
+        if (isBuiltin) {
+          if (m[2] !== 'ACCEPT' && m[2] !== 'DROP') fail(`built-in chain ${name} needs policy ACCEPT or DROP, got "${m[2]}"`);
+          policy = m[2] === 'ACCEPT' ? Target.ACCEPT : Target.DROP;
+        } else if (m[2] !== '-') {
+          if (['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'].includes(name)) fail(`table ${table.name} has no built-in chain ${name}`);
+          fail(`user chain ${name} cannot have policy "${m[2]}" (use "-")`);
+        }
+        if (byName.find(name, 0, name.length) >= 0) fail(`chain ${name} declared twice in table ${table.name}`);
+        const id = chains.length;
+        chains.push({ id, name, table: table.name, builtin: isBuiltin, policy, rules: NO_RULES, line: lineNo });
+        polPk.push(m[3] ? Number(m[3]) : 0);
+        polBy.push(m[4] ? Number(m[4]) : 0);
+        byName.add(id);
+        table.chains.push(id);
+        if (isBuiltin) table.hooks[name as HookName] = id;
+        continue;
       }
-      if (byName.has(name)) fail(`chain ${name} declared twice in table ${table.name}`);
-      const id = chains.length;
-      chains.push({ id, name, table: table.name, builtin: isBuiltin, policy, rules: new Int32Array(0), line: lineNo });
-      chainRules.push([]);
-      polPk.push(m[3] ? Number(m[3]) : 0);
-      polBy.push(m[4] ? Number(m[4]) : 0);
-      byName.set(name, id);
-      table.chains.push(id);
-      if (isBuiltin) table.hooks[name as HookName] = id;
-      continue;
+      fail(`unknown command "${line.slice(0, 40)}" (expected -A, :CHAIN, COMMIT or *table)`);
     }
-    // A rule: optional "[p:b] " then "-A CHAIN spec".
-    let body = line;
+    // A rule: optional "[p:b] " then "-A CHAIN spec", read in place.
+    let body = ls;
     let pk = 0;
     let by = 0;
     if (c === 91 /* [ */) {
-      const close = line.indexOf('] ');
-      const colon = line.indexOf(':');
-      if (close < 0 || colon < 0 || colon > close) fail(`bad counters in "${line.slice(0, 40)}"`);
-      const ps = line.slice(1, colon);
-      const bs = line.slice(colon + 1, close);
-      if (!/^\d+$/.test(ps) || !/^\d+$/.test(bs)) fail(`bad counters "[${ps}:${bs}]"`);
-      pk = Number(ps);
-      by = Number(bs);
-      body = line.slice(close + 2);
-    }
-    if (!body.startsWith('-A ')) fail(`unknown command "${body.slice(0, 40)}" (expected -A, :CHAIN, COMMIT or *table)`);
-    const sp = body.indexOf(' ', 3);
-    // Consecutive rules nearly always share a chain: compare in place before slicing a name.
-    let chainName = lastChainName;
-    let chainId: number | undefined = lastChainId;
-    if (lastChainId < 0 || sp - 3 !== lastChainName.length || !body.startsWith(lastChainName, 3)) {
-      chainName = sp < 0 ? body.slice(3) : body.slice(3, sp);
-      chainId = byName.get(chainName);
-      if (chainId !== undefined) {
-        lastChainName = chainName;
-        lastChainId = chainId;
+      let close = -1;
+      for (let k = ls; k + 1 < le; k++) {
+        if (text.charCodeAt(k) === 93 /* ] */ && text.charCodeAt(k + 1) === 32) {
+          close = k;
+          break;
+        }
       }
+      const colon = indexInLine(text, 58 /* : */, ls, le);
+      if (close < 0 || colon < 0 || colon > close) fail(`bad counters in "${text.slice(ls, le).slice(0, 40)}"`);
+      pk = counterValue(text, ls + 1, colon);
+      by = counterValue(text, colon + 1, close);
+      if (pk < 0 || by < 0) fail(`bad counters "[${text.slice(ls + 1, colon)}:${text.slice(colon + 1, close)}]"`);
+      body = close + 2;
     }
-    if (chainId === undefined) fail(`chain ${chainName} does not exist in table ${table.name} (declare it with ":${chainName} - [0:0]")`);
-    const spec = sp < 0 ? '' : body.slice(sp + 1);
+    if (le - body < 3 || !text.startsWith('-A ', body)) fail(`unknown command "${text.slice(body, le).slice(0, 40)}" (expected -A, :CHAIN, COMMIT or *table)`);
+    const sp = indexInLine(text, 32 /* space */, body + 3, le);
+    const nameEnd = sp < 0 ? le : sp;
+    // Consecutive rules nearly always share a chain: compare in place first.
+    let chainId = lastChainId;
+    if (chainId < 0 || chains[chainId]!.name.length !== nameEnd - body - 3 || !text.startsWith(chains[chainId]!.name, body + 3)) {
+      chainId = byName.find(text, body + 3, nameEnd);
+      if (chainId >= 0) lastChainId = chainId;
+    }
+    if (chainId < 0) {
+      const chainName = text.slice(body + 3, nameEnd);
+      fail(`chain ${chainName} does not exist in table ${table.name} (declare it with ":${chainName} - [0:0]")`);
+    }
+    const chainName = chains[chainId]!.name;
+    const spec = sp < 0 ? '' : text.slice(sp + 1, le);
     const id = rules.length;
     addrs.ensure(id + 1);
-    let parsed: ReturnType<typeof parseRuleSpec>;
+    let parsed: ParsedSpec;
     try {
       pendingLimit = null;
-      parsed = parseRuleSpec(tokenize(spec), table.name, state, id, addrs);
+      if (sp < 0) {
+        TN = 0;
+        TQUOTED = false;
+      }
+      else tokenizeRange(text, sp + 1, le);
+      parsed = parseRuleSpec(table.name, state, id, addrs);
       const limit = finishLimit();
       if (limit) (parsed.matches ??= []).push(limit);
     } catch (e) {
@@ -899,16 +1218,18 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
     let jump = -1;
     if (parsed.target === Target.JUMP || parsed.target === Target.GOTO) {
       // iptables-save declares every chain before the rules; later declarations resolve below.
-      jump = byName.get(parsed.jumpName) ?? -1;
-      if (jump >= 0 && chains[jump]!.builtin) fail(`cannot jump to built-in chain ${parsed.jumpName}`);
-      if (jump < 0) jumps.push({ ruleId: id, name: parsed.jumpName, line: lineNo, table: table.name });
+      const jt = parsed.jumpTok;
+      const inPlace = jt >= 0 && !(TQUOTED && TQ[jt] !== null);
+      jump = inPlace ? byName.find(text, TS[jt]!, TE[jt]!) : byName.find(parsed.jumpName, 0, parsed.jumpName.length);
+      if (jump >= 0 && chains[jump]!.builtin) fail(`cannot jump to built-in chain ${chains[jump]!.name}`);
+      if (jump < 0) jumps.push({ ruleId: id, name: jt >= 0 ? tokStr(jt) : parsed.jumpName, line: lineNo, table: table.name });
     }
     rules.push({
       id, chain: chainId, line: lineNo, text: spec, flags: parsed.flags, proto: parsed.proto,
       inIface: parsed.inIface, outIface: parsed.outIface, matches: parsed.matches,
       target: parsed.target, jump, info: parsed.info,
     });
-    chainRules[chainId]!.push(id);
+    ruleChain.set(id, chainId);
     rulePk.set(id, pk);
     ruleBy.set(id, by);
   }
@@ -932,10 +1253,19 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
     if (chains[target]!.builtin) fail(`cannot jump to built-in chain ${j.name}`, j.line);
     (rules[j.ruleId] as { jump: number }).jump = target;
   }
-  for (const ch of chains) ch.rules = Int32Array.from(chainRules[ch.id]!);
+  // Rule ids per chain, in order: a counting sort over ruleChain into one array, each chain's
+  // list a view of it (one object per chain instead of a buffer per chain).
+  const n = rules.length;
+  const start = new Int32Array(chains.length + 1);
+  const ruleChainIds = ruleChain.a;
+  for (let r = 0; r < n; r++) start[ruleChainIds[r]! + 1]!++;
+  for (let c = 0; c < chains.length; c++) start[c + 1]! += start[c]!;
+  const byChain = new Int32Array(n);
+  const fill = start.slice(0, chains.length);
+  for (let r = 0; r < n; r++) byChain[fill[ruleChainIds[r]!]!++] = r;
+  for (const ch of chains) ch.rules = byChain.subarray(start[ch.id]!, start[ch.id + 1]!);
   checkLoops(chains, rules, file);
 
-  const n = rules.length;
   return {
     family: state.family === 0 ? 4 : state.family,
     source: file,
@@ -951,25 +1281,30 @@ export function parseIptablesSave(text: string, options: ParseOptions): Ruleset 
 /** The kernel refuses jump loops (mark_source_chains, -ELOOP); so do we, naming the rule. */
 function checkLoops(chains: Chain[], rules: Rule[], file: string): void {
   const color = new Uint8Array(chains.length); // 0 new, 1 on stack, 2 done
+  // Iterative DFS: a stack of (chain, next rule index) pairs in two typed arrays.
+  const stackChain = new Int32Array(chains.length);
+  const stackNext = new Int32Array(chains.length);
   for (const start of chains) {
     if (color[start.id] !== 0) continue;
-    // Iterative DFS: stack of [chain, next rule index].
-    const stack: [number, number][] = [[start.id, 0]];
+    let depth = 1;
+    stackChain[0] = start.id;
+    stackNext[0] = 0;
     color[start.id] = 1;
-    while (stack.length) {
-      const top = stack[stack.length - 1]!;
-      const ch = chains[top[0]]!;
-      if (top[1] >= ch.rules.length) {
+    while (depth > 0) {
+      const ch = chains[stackChain[depth - 1]!]!;
+      if (stackNext[depth - 1]! >= ch.rules.length) {
         color[ch.id] = 2;
-        stack.pop();
+        depth--;
         continue;
       }
-      const rule = rules[ch.rules[top[1]++]!]!;
+      const rule = rules[ch.rules[stackNext[depth - 1]!++]!]!;
       if (rule.jump < 0) continue;
       if (color[rule.jump] === 1) throw new InputError(`${file}:${rule.line}`, `loop of jumps: ${ch.name} -> ${chains[rule.jump]!.name} leads back to itself`);
       if (color[rule.jump] === 0) {
         color[rule.jump] = 1;
-        stack.push([rule.jump, 0]);
+        stackChain[depth] = rule.jump;
+        stackNext[depth] = 0;
+        depth++;
       }
     }
   }
