@@ -7,6 +7,8 @@ export function formatNumber(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   if (v === 0) return '0';
   const a = Math.abs(v);
+  // Fractions a reader sees as such (0.9943 entries, 0.0361 share) stay plain; only tiny values take m/µ/n.
+  if (a < 0.99995 && a >= 0.01) return String(Number(v.toPrecision(4)));
   const prefixes: [number, string][] = [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k'], [1, ''], [1e-3, 'm'], [1e-6, 'µ'], [1e-9, 'n']];
   for (const [scale, p] of prefixes) {
     if (a >= scale * 0.99995) return `${Number((v / scale).toPrecision(4))}${p}`;

@@ -101,7 +101,7 @@ describe('compare', () => {
     expect(c.onlyInHead).toEqual(['buckets=4096 ns-per-packet']);
   });
   it('formats numbers with SI prefixes', () => {
-    expect([formatNumber(1234567), formatNumber(0.00123), formatNumber(999.99), formatNumber(102.5), formatNumber(0)]).toEqual(['1.235M', '1.23m', '1k', '102.5', '0']);
+    expect([formatNumber(1234567), formatNumber(0.00123), formatNumber(999.99), formatNumber(102.5), formatNumber(0), formatNumber(0.99434), formatNumber(0.0361)]).toEqual(['1.235M', '1.23m', '1k', '102.5', '0', '0.9943', '0.0361']);
   });
 });
 
