@@ -7,6 +7,7 @@
 import { CtStatus, VISIT_HISTOGRAM_SLOTS, type ConntrackTable } from './table.js';
 import { TCP_STATE_NAMES } from './timeouts.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP } from './tuple.js';
+import { formatIPv4 as formatIpv4, formatIPv6 as formatIpv6 } from '../net/address-text.js';
 
 const PROTO_NAMES: Readonly<Record<number, string>> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 33: 'dccp', 47: 'gre', 58: 'icmpv6', 132: 'sctp', 136: 'udplite' };
 
@@ -14,26 +15,7 @@ export function protoName(proto: number): string {
   return PROTO_NAMES[proto] ?? 'unknown';
 }
 
-export function formatIpv4(w: number): string {
-  return `${w >>> 24}.${(w >>> 16) & 0xff}.${(w >>> 8) & 0xff}.${w & 0xff}`;
-}
-
-/** RFC 5952 text form (longest run of two or more zero groups as ::, lower-case hex). */
-export function formatIpv6(w0: number, w1: number, w2: number, w3: number): string {
-  const g = [w0, w1, w2, w3].flatMap((w) => [w >>> 16, w & 0xffff]);
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = (a: number[]): string => a.map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(g);
-  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
-}
+export { formatIpv4, formatIpv6 };
 
 function nodeTuple(t: ConntrackTable, n: number): string {
   const c = n >>> 1;

@@ -12,6 +12,7 @@ import { FLOW_KEY_WORDS, FlowTable } from '../cores/flow-table.js';
 import { Verdict, type PacketBatch } from '../trace/batch.js';
 import type { MergeableStage, StageContext, StageFactory } from './registry.js';
 import type { StageResult } from './result.js';
+import { formatAddress } from '../net/address-text.js';
 
 export const FLOW_ACCOUNTING = 'flow-accounting';
 
@@ -121,27 +122,7 @@ function isShardData(d: unknown): d is ShardData {
   return typeof d === 'object' && d !== null && 'keys' in d && d.keys instanceof Uint8Array && 'packets' in d && 'bytes' in d;
 }
 
-/** IPv4 dotted quad or RFC 5952 IPv6 text of four big-endian words. */
-export function formatAddress(l3: number, w: Uint32Array, at: number): string {
-  if (l3 === 4) {
-    const a = w[at]!;
-    return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
-  }
-  const g: number[] = [];
-  for (let k = 0; k < 4; k++) g.push(w[at + k]! >>> 16, w[at + k]! & 0xffff);
-  // Longest run of two or more zero groups becomes '::' (first one on ties).
-  let best = -1;
-  let bestLen = 1;
-  for (let s = 0; s < 8; ) {
-    if (g[s] !== 0) { s++; continue; }
-    let e = s;
-    while (e < 8 && g[e] === 0) e++;
-    if (e - s > bestLen) { best = s; bestLen = e - s; }
-    s = e;
-  }
-  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
-  return best < 0 ? hex(g) : `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
-}
+export { formatAddress };
 
 function mergeFlowAccounting(results: readonly StageResult[]): StageResult {
   const counters: Record<string, number> = {};

@@ -2,6 +2,7 @@
  * Address parsing for rulesets and ipset files. Addresses are four 32-bit words in network order
  * read as big-endian numbers, as in PacketBatch (IPv4 uses word 0, words 1..3 zero).
  */
+import { formatIPv4 as formatIpv4 } from '../net/address-text.js';
 
 /** Parses dotted-quad IPv4; returns -1 when the text is not one. */
 export function parseIpv4(text: string): number {
@@ -75,9 +76,7 @@ export function prefixMaskWord(prefix: number, w: number): number {
   return (0xffffffff << (32 - bits)) >>> 0;
 }
 
-export function formatIpv4(v: number): string {
-  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-}
+export { formatIpv4 };
 
 /**
  * The common IPv4 `A.B.C.D` / `A.B.C.D/NN` (NN of 1 or 2 digits, <= 32) read in place from

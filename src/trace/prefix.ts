@@ -1,4 +1,5 @@
 /** IPv4/IPv6 prefixes as four 32-bit words (the PacketBatch address layout). */
+import { formatAddress } from '../net/address-text.js';
 
 export interface Prefix {
   readonly family: 4 | 6;
@@ -80,24 +81,4 @@ export function prefixMask(family: 4 | 6, length: number, i: number): number {
   return bits === 0 ? 0 : bits === 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
 }
 
-/** Text form of four address words (IPv6 compressed as RFC 5952 says). */
-export function formatAddress(family: 4 | 6, w: ArrayLike<number>, at = 0): string {
-  if (family === 4) {
-    const v = w[at]!;
-    return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-  }
-  const g: number[] = [];
-  for (let i = 0; i < 4; i++) g.push(w[at + i]! >>> 16, w[at + i]! & 0xffff);
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { bestStart = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
-}
+export { formatAddress };
