@@ -48,10 +48,12 @@ async function once(workers: number, mode: Mode): Promise<ReplayReport> {
 
 const metrics: BenchMetric[] = [];
 const rows: string[] = [];
+const capacities = new Map<string, number>();
 async function measure(workers: number, mode: Mode): Promise<number> {
   const pps: number[] = [];
   const dispatch: number[] = [];
   const cpu: number[] = [];
+  const capacity: number[] = [];
   for (let s = 0; s < samples; s++) {
     // CPU time of the whole process (main thread + workers, thread start-up included).
     const c0 = process.cpuUsage();
@@ -60,15 +62,22 @@ async function measure(workers: number, mode: Mode): Promise<number> {
     pps.push(r.pps);
     dispatch.push(r.packets ? r.dispatchNs / r.packets : 0);
     cpu.push(r.packets ? ((c.user + c.system) * 1000) / r.packets : 0);
+    // The workers' side alone: packets over the busiest worker's in-thread busy time, i.e. the
+    // rate the shards sustain when the main thread's reading and dispatch are not the limit.
+    const busiest = Math.max(...r.perWorker.map((w) => w.busyNs));
+    capacity.push(busiest > 0 ? (r.packets / busiest) * 1e9 : 0);
   }
   const params = { workers: mode === 'main' ? 0 : workers, mode };
   metrics.push({ name: 'pool.pps', unit: 'packets/s', direction: 'higher', samples: pps, params });
   metrics.push({ name: 'pool.process_cpu_ns_per_packet', unit: 'ns', direction: 'lower', samples: cpu, params });
   if (mode !== 'main') metrics.push({ name: 'pool.dispatch_ns_per_packet', unit: 'ns', direction: 'lower', samples: dispatch, params });
+  metrics.push({ name: 'pool.worker_capacity_pps', unit: 'packets/s', direction: 'higher', samples: capacity, params });
+  capacities.set(`${mode}/${params.workers}`, median(capacity));
   const m = median(pps);
   rows.push(
     `${mode.padEnd(11)} workers=${String(params.workers).padStart(2)}  ${Math.round(m).toLocaleString('en-US').padStart(12)} packets/s  ` +
-      `dispatch ${median(dispatch).toFixed(1)} ns/packet (main-thread wall)  process CPU ${median(cpu).toFixed(0)} ns/packet`,
+      `dispatch ${median(dispatch).toFixed(1)} ns/packet (main-thread wall)  process CPU ${median(cpu).toFixed(0)} ns/packet  ` +
+      `worker capacity ${Math.round(median(capacity)).toLocaleString('en-US')} packets/s`,
   );
   return m;
 }
@@ -87,6 +96,7 @@ const ratios = {
   shared_2_over_1: shared[2]! / shared[1]!,
   pinned_over_shared_at_2: pinned[2]! / shared[2]!,
   pinned_1_over_main_thread: pinned[1]! / main,
+  pinned_worker_capacity_2_over_1: capacities.get('pinned/2')! / capacities.get('pinned/1')!,
 };
 const path = writeBenchResult('pool-scaling', metrics, { packets, samples, rounds, ratios });
 process.stdout.write(`${rows.join('\n')}\n${JSON.stringify(ratios, null, 2)}\nwrote ${path}\n`);
