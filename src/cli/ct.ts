@@ -80,9 +80,9 @@ export async function replayReader(reader: TraceReader, stage: ConntrackStage): 
       const t0 = process.hrtime.bigint();
       for (let i = 0; i < n; i++) {
         const now = batch.timeNs(i, origin);
-        // Trace time never runs backwards for the model (out-of-order captures keep the latest time).
+        // The stage keeps its clock monotonic; lastNs is where the trace ends for finish().
         if (now > lastNs) lastNs = now;
-        stage.packet(batch, i, lastNs);
+        stage.packet(batch, i, now);
       }
       stageNs += Number(process.hrtime.bigint() - t0);
       packets += n;

@@ -51,11 +51,15 @@ export class ConntrackInStage implements PipelineStage {
   readonly name = 'conntrack-in';
   /** The unconfirmed entry the current packet created (NO_NODE when none). */
   pending = NO_NODE;
+  /** The latest trace time seen: the table's clock never runs backwards (out-of-order captures keep it). */
+  private latestNs = 0;
 
   constructor(readonly table: ConntrackTable) {}
 
   packet(batch: PacketBatch, i: number, nowNs: number): void {
     const t = this.table;
+    if (nowNs > this.latestNs) this.latestNs = nowNs;
+    else nowNs = this.latestNs;
     if (this.pending !== NO_NODE) {
       // The previous packet never reached the confirm hook: its entry dies unconfirmed.
       t.discard(this.pending);

@@ -183,6 +183,16 @@ describe('UDP (nf_conntrack_proto_udp.c)', () => {
     expect([r4.state, h.left(r4.id, 12.5), h.table.status[r4.id]! & CtStatus.ASSURED]).toEqual([ESTABLISHED, 120, CtStatus.ASSURED]);
   });
 
+  it('keeps its clock when a capture runs backwards (out-of-order timestamps)', () => {
+    const h = new Harness();
+    const r1 = h.send(10, q);
+    // A packet stamped 5 s earlier is handled at the latest time seen: refreshed to 10 + 30 s.
+    const r2 = h.send(5, q);
+    expect([r2.id, r2.state, h.left(r2.id, 10)]).toEqual([r1.id, NEW, 30]);
+    // The entry still expires 30 s after 10 s, not after 5 s.
+    expect(h.send(39.9, q).id).toBe(r1.id);
+  });
+
   it('expires at exactly its timeout in trace time', () => {
     const h = new Harness();
     const first = h.send(0, q);
