@@ -19,10 +19,10 @@ export { formatIpv4, formatIpv6 };
 
 function nodeTuple(t: ConntrackTable, n: number): string {
   const c = n >>> 1;
-  const proto = t.proto[c]!;
+  const proto = t.protoOf(c);
   let src: string;
   let dst: string;
-  if (t.l3[c] === 6 && t.ext) {
+  if (t.l3Of(c) === 6 && t.ext) {
     const e = t.ext;
     const x = n * 6;
     src = formatIpv6(t.srcOf(n), e[x]!, e[x + 1]!, e[x + 2]!);
@@ -42,7 +42,7 @@ function nodeTuple(t: ConntrackTable, n: number): string {
 
 /** One `conntrack -L` line for entry c at trace time nowMs. */
 export function formatEntry(t: ConntrackTable, c: number, nowMs: number): string {
-  const proto = t.proto[c]!;
+  const proto = t.protoOf(c);
   const st = t.status[c]!;
   let line = `${protoName(proto).padEnd(8)} ${proto} ${Math.floor(t.remainingMs(c, nowMs) / 1000)} `;
   if (proto === IPPROTO_TCP) line += `${TCP_STATE_NAMES[t.protoState[c]!] ?? 'NONE'} `;

@@ -24,7 +24,7 @@ export function icmpIsError(l3: number, type: number): boolean {
 
 /** nf_conntrack_icmp_packet / icmpv6_packet: only request types may create; refresh with the ICMP timeout. */
 export function icmpPacket(t: ConntrackTable, c: number, nowMs: number, confirmed: boolean): PacketResultValue {
-  const l3 = t.l3[c]!;
+  const l3 = t.l3Of(c);
   if (!confirmed && !icmpMayCreate(l3, t.portsOf(2 * c) >>> 8 & 0xff)) return PacketResult.INVALID;
   t.refresh(c, nowMs, l3 === 4 ? t.timeouts.icmp : t.timeouts.icmpv6);
   return PacketResult.ACCEPT;
@@ -46,7 +46,7 @@ function carriesPorts(proto: number): boolean {
 /**
  * Reads the header an ICMP error quotes in packet i and sets the table's packet tuple to its
  * inversion (what the quoted packet's connection would hold for the error's direction). Returns
- * the tuple's hash, or -1 when the quote cannot be read or inverted.
+ * the tuple's hash as a u32, or -1 when the quote cannot be read or inverted.
  */
 export function setQuotedTuple(t: ConntrackTable, batch: PacketBatch, i: number): number {
   const h = batch.head;
@@ -93,5 +93,5 @@ export function setQuotedTuple(t: ConntrackTable, batch: PacketBatch, i: number)
     sport = be16(h, base + l4 + 4);
     dport = (reply << 8) | h[base + l4 + 1]!;
   }
-  return t.setTuple(l3, proto, d0, d1, d2, d3, s0, s1, s2, s3, sport, dport);
+  return t.setTuple(l3, proto, d0, d1, d2, d3, s0, s1, s2, s3, sport, dport) >>> 0;
 }

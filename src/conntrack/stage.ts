@@ -20,6 +20,9 @@ import { CtStatus, NO_NODE, PacketResult, type ConntrackTable, type PacketResult
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, icmpReplyType } from './tuple.js';
 
 const BROKEN = PacketFlag.MALFORMED | PacketFlag.IP_PARTIAL;
+/** Flags a packet needs (TCP also needs PacketFlag.TCP) and must not have for prepare() to hash it ahead. */
+const PREPARE_MASK = PacketFlag.IP | PacketFlag.PORTS | PacketFlag.LATER_FRAGMENT | BROKEN;
+const PREPARE_WANT = PacketFlag.IP | PacketFlag.PORTS;
 
 /** Marks packet i untracked (what the raw table's NOTRACK / CT --notrack does before conntrack). */
 export function markUntracked(batch: PacketBatch, i: number): void {
@@ -53,11 +56,70 @@ export class ConntrackInStage implements PipelineStage {
   pending = NO_NODE;
   /** The latest trace time seen: the table's clock never runs backwards (out-of-order captures keep it). */
   private latestNs = 0;
+  // prepare(): per batch slot, the tuple hash computed ahead and whether it is waiting for packet().
+  private preparedBatch: PacketBatch | null = null;
+  private preHash = new Int32Array(0);
+  private preReady = new Uint8Array(0);
+  private runHashes = new Int32Array(0);
+  private runHeads = new Uint32Array(0);
+  /** What the cache-warming loads summed to (kept so that they are not optimised away). */
+  warmed = 0;
 
   constructor(readonly table: ConntrackTable) {}
 
+  /**
+   * The read-only half of nf_conntrack_in for a run of packets: hashes the tuples of the TCP, UDP,
+   * UDP-Lite, SCTP and DCCP packets (what hash_conntrack_raw would compute in packet()) and warms
+   * the chain heads and first records their lookups will read. Other packets are left to packet().
+   */
+  prepare(batch: PacketBatch, index: Uint32Array | null, from: number, to: number): void {
+    if (this.preHash.length < batch.capacity) {
+      this.preHash = new Int32Array(batch.capacity);
+      this.preReady = new Uint8Array(batch.capacity);
+    }
+    if (this.runHashes.length < to - from) {
+      this.runHashes = new Int32Array(to - from);
+      this.runHeads = new Uint32Array(to - from);
+    }
+    if (this.preparedBatch !== batch) {
+      this.preReady.fill(0);
+      this.preparedBatch = batch;
+    }
+    const hasher = this.table.hasher;
+    const flagsOf = batch.flags;
+    const protoOf = batch.proto;
+    const s = batch.src;
+    const d = batch.dst;
+    const preHash = this.preHash;
+    const preReady = this.preReady;
+    const run = this.runHashes;
+    let k = 0;
+    for (let j = from; j < to; j++) {
+      const i = index === null ? j : index[j]!;
+      const flags = flagsOf[i]!;
+      if ((flags & PREPARE_MASK) !== PREPARE_WANT) continue;
+      const proto = protoOf[i]!;
+      if (proto === IPPROTO_TCP) {
+        if ((flags & PacketFlag.TCP) === 0) continue;
+      } else if (proto !== IPPROTO_UDP && proto !== IPPROTO_UDPLITE && proto !== 132 && proto !== 33) {
+        continue;
+      }
+      const w = i * 4;
+      const h = batch.l3[i] === 6
+        ? hasher.hashInt32(6, proto, s[w]! | 0, s[w + 1]! | 0, s[w + 2]! | 0, s[w + 3]! | 0, d[w]! | 0, d[w + 1]! | 0, d[w + 2]! | 0, d[w + 3]! | 0, batch.sport[i]!, batch.dport[i]!)
+        : hasher.hashIpv4(proto, s[w]! | 0, d[w]! | 0, batch.sport[i]!, batch.dport[i]!);
+      preHash[i] = h;
+      preReady[i] = 1;
+      run[k++] = h;
+    }
+    this.warmed = (this.warmed + this.table.warm(run, k, this.runHeads)) | 0;
+  }
+
   packet(batch: PacketBatch, i: number, nowNs: number): void {
     const t = this.table;
+    // A hash prepare() computed for this very packet (cleared here whatever path it takes).
+    const prepared = this.preparedBatch === batch && this.preReady[i] === 1;
+    if (prepared) this.preReady[i] = 0;
     if (nowNs > this.latestNs) this.latestNs = nowNs;
     else nowNs = this.latestNs;
     if (this.pending !== NO_NODE) {
@@ -114,7 +176,13 @@ export class ConntrackInStage implements PipelineStage {
     }
     const s = batch.src;
     const d = batch.dst;
-    const hash = t.setTuple(l3, proto, s[w]!, s[w + 1]!, s[w + 2]!, s[w + 3]!, d[w]!, d[w + 1]!, d[w + 2]!, d[w + 3]!, sport, dport);
+    let hash: number;
+    if (prepared) {
+      t.loadTuple(l3, proto, s[w]! | 0, s[w + 1]! | 0, s[w + 2]! | 0, s[w + 3]! | 0, d[w]! | 0, d[w + 1]! | 0, d[w + 2]! | 0, d[w + 3]! | 0, sport, dport);
+      hash = this.preHash[i]!;
+    } else {
+      hash = t.setTuple(l3, proto, s[w]! | 0, s[w + 1]! | 0, s[w + 2]! | 0, s[w + 3]! | 0, d[w]! | 0, d[w + 1]! | 0, d[w + 2]! | 0, d[w + 3]! | 0, sport, dport);
+    }
     for (let attempt = 0; attempt < 2; attempt++) {
       const node = t.find(hash, nowMs);
       let c: number;
@@ -231,6 +299,10 @@ export class ConntrackStage implements PipelineStage {
   constructor(readonly table: ConntrackTable) {
     this.in = new ConntrackInStage(table);
     this.confirm = new ConntrackConfirmStage(this.in);
+  }
+
+  prepare(batch: PacketBatch, index: Uint32Array | null, from: number, to: number): void {
+    this.in.prepare(batch, index, from, to);
   }
 
   packet(batch: PacketBatch, i: number, nowNs: number): void {

@@ -3,13 +3,15 @@
  *
  * One hash table of `buckets` chain heads; every connection owns two nodes (node = 2 * id + dir,
  * ORIGINAL = 0, REPLY = 1), each linked at the head of its own tuple's chain
- * (`__nf_conntrack_hash_insert`). Per connection the model keeps 60 bytes (IPv4): a 48-byte
- * record in `nodes` (per node: next link, raw hash, first source and destination address words,
- * ports, and one word of the connection: expiry in the ORIGINAL node, l3/protocol in the REPLY
- * node), so that a chain walk touches one record per node instead of six arrays; plus l3,
- * protocol, status, protocol state, mark and one protocol word in their own arrays. IPv6
- * connections add 48 bytes in a side array allocated on the first IPv6 entry. No object per
- * entry, nothing allocated per packet (the arrays double in size when they fill, up to `max`).
+ * (`__nf_conntrack_hash_insert`). Per connection the model keeps 58 bytes (IPv4): a 40-byte
+ * record in `nodes` (per node: next link, first source and destination address words, ports, and
+ * one word of the connection: expiry in the ORIGINAL node, l3/protocol in the REPLY node), so that
+ * a chain walk touches one record per node instead of several arrays; plus status, protocol
+ * state, mark, one protocol word and the two TCP window ends in their own arrays. The hash is not
+ * stored: like the kernel's hlist_nulls nodes, a node holds its tuple, and the rare operations that
+ * need its bucket (unlink on delete or NAT) hash the tuple again. IPv6 connections add 48 bytes in
+ * a side array allocated on the first IPv6 entry. No object per entry, nothing allocated per
+ * packet (the arrays double in size when they fill, up to `max`).
  *
  * Time is a wrapping 32-bit millisecond stamp, compared as the kernel compares jiffies
  * (`nf_ct_is_expired`: (s32)(timeout - now) <= 0).
@@ -46,19 +48,20 @@ export const CtStatus = {
  * Layout of `ConntrackTable.nodes`: NODE_WORDS u32 per node, node n at n * NODE_WORDS, so the two
  * nodes of connection c share the record at c * CONN_WORDS.
  */
-export const NODE_WORDS = 6;
+export const NODE_WORDS = 5;
 export const CONN_WORDS = 2 * NODE_WORDS;
 /** Word offsets inside a node. */
 export const N_NEXT = 0;
-export const N_HASH = 1;
-export const N_SRC = 2;
-export const N_DST = 3;
+export const N_SRC = 1;
+export const N_DST = 2;
 /** sport << 16 | dport of the node's tuple. */
-export const N_PORTS = 4;
+export const N_PORTS = 3;
 /** Connection word offsets inside the record: expiry (ORIGINAL node's 6th word), l3 << 8 | proto (REPLY node's). */
 export const C_EXPIRES = NODE_WORDS - 1;
 export const C_META = CONN_WORDS - 1;
 
+/** Nodes per chain that `warm` touches ahead of the lookups (chains are ~1-6 nodes at sane sizes). */
+export const WARM_DEPTH = 2;
 /** NF_CT_EVICTION_RANGE: buckets early_drop scans. */
 export const EVICTION_RANGE = 8;
 /** __nf_conntrack_confirm's chain limit: MIN_CHAINLEN + random below MAX_CHAINLEN. */
@@ -178,15 +181,12 @@ export class ConntrackTable implements ConntrackView {
 
   capacity = 0;
   // Per connection (arrays are replaced when the table grows; read them through the table).
-  l3 = new Uint8Array(0);
-  proto = new Uint8Array(0);
   status = new Uint8Array(0);
   /** TCP: TcpState. */
   protoState = new Uint8Array(0);
   /**
    * Per node (NODE_WORDS words, see N_*): the next node in its chain (NO_NODE ends it; for free
-   * entries, the free list), hash_conntrack_raw of its tuple, first source and destination address
-   * words, ports; per connection (C_EXPIRES, C_META): expiry stamp and l3 << 8 | proto.
+   * entries, the free list), first source and destination address words, ports; per connection (C_EXPIRES, C_META): expiry stamp and l3 << 8 | proto.
    */
   nodes = new Uint32Array(0);
   mark = new Uint32Array(0);
@@ -203,12 +203,13 @@ export class ConntrackTable implements ConntrackView {
   private nextGcMs = -1;
   private gcEarlyDrop = false;
 
-  // The packet's tuple, set by setTuple (plain fields: no allocation per packet).
+  // The packet's tuple, set by setTuple (plain fields: no allocation per packet). Address and
+  // port words are kept as int32 (the same 32 bits as the u32 node words, compared with `| 0`).
   pl3 = 4; pproto = 0;
   ps0 = 0; ps1 = 0; ps2 = 0; ps3 = 0;
   pd0 = 0; pd1 = 0; pd2 = 0; pd3 = 0;
   psport = 0; pdport = 0;
-  /** psport << 16 | pdport and pl3 << 8 | pproto, as the node records store them. */
+  /** psport << 16 | pdport (int32) and pl3 << 8 | pproto, as the node records store them. */
   pports = 0; pmeta = 0;
 
   constructor(config: ConntrackConfig) {
@@ -227,39 +228,83 @@ export class ConntrackTable implements ConntrackView {
 
   // --- tuples --------------------------------------------------------------------------------
 
-  /** Sets the packet's tuple and returns its raw hash. */
+  /**
+   * Sets the packet's tuple and returns its raw hash (hash_conntrack_raw) as an int32. Address
+   * words may be given as u32 or int32; callers on the per-packet path pass `| 0` values so that
+   * nothing is boxed on the way in.
+   */
   setTuple(l3: number, proto: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): number {
-    this.pl3 = l3; this.pproto = proto;
-    this.ps0 = s0; this.ps1 = s1; this.ps2 = s2; this.ps3 = s3;
-    this.pd0 = d0; this.pd1 = d1; this.pd2 = d2; this.pd3 = d3;
-    this.psport = sport; this.pdport = dport;
-    this.pports = ((sport << 16) | dport) >>> 0;
-    this.pmeta = (l3 << 8) | proto;
-    return this.hasher.hash(l3, proto, s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);
+    this.loadTuple(l3, proto, s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);
+    return this.hasher.hashInt32(l3, proto, s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);
   }
 
-  /** Raw hash of node n's tuple. */
+  /** setTuple without the hash, for a packet whose hash was computed ahead (ConntrackInStage.prepare). */
+  loadTuple(l3: number, proto: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): void {
+    this.pl3 = l3; this.pproto = proto;
+    this.ps0 = s0 | 0; this.ps1 = s1 | 0; this.ps2 = s2 | 0; this.ps3 = s3 | 0;
+    this.pd0 = d0 | 0; this.pd1 = d1 | 0; this.pd2 = d2 | 0; this.pd3 = d3 | 0;
+    this.psport = sport; this.pdport = dport;
+    this.pports = (sport << 16) | dport;
+    this.pmeta = (l3 << 8) | proto;
+  }
+
+  /**
+   * Touches the chains of `count` raw hashes, walking them in lockstep (the first node of every
+   * chain, then the second of every chain that goes on, up to WARM_DEPTH nodes), so that the
+   * lookups that follow find bucket heads and node records in cache. One lookup's loads depend on
+   * each other (bucket, node, next node) and stall one after the other; the lockstep walk's loads
+   * in one pass are independent and overlap. Reads only; returns a value computed from every load
+   * so that the compiler keeps them. `cursor` is scratch space of at least `count` entries.
+   */
+  warm(hashes: Int32Array, count: number, cursor: Uint32Array): number {
+    const buckets = this.buckets;
+    const table = this.heads;
+    for (let k = 0; k < count; k++) cursor[k] = table[reciprocalScale(hashes[k]!, buckets)]!;
+    const nodes = this.nodes;
+    let sum = 0;
+    let live = count;
+    for (let depth = 0; depth < WARM_DEPTH && live > 0; depth++) {
+      live = 0;
+      for (let k = 0; k < count; k++) {
+        const n = cursor[k]!;
+        if (n === NO_NODE) continue;
+        sum = (sum + nodes[(n & ~1) * NODE_WORDS + C_EXPIRES]!) | 0;
+        const next = nodes[n * NODE_WORDS + N_NEXT]!;
+        cursor[k] = next;
+        if (next !== NO_NODE) live++;
+      }
+    }
+    return sum;
+  }
+
+  /** Raw hash of node n's tuple, as an int32 (see setTuple). */
   hashNode(n: number): number {
     const c = n >>> 1;
     const e = this.ext;
     const x = n * 6;
-    const six = this.l3[c] === 6 && e !== null;
+    const l3 = this.l3Of(c);
+    const six = l3 === 6 && e !== null;
     const b = n * NODE_WORDS;
     const ports = this.nodes[b + N_PORTS]!;
-    return this.hasher.hash(this.l3[c]!, this.proto[c]!,
+    return this.hasher.hashInt32(l3, this.protoOf(c),
       this.nodes[b + N_SRC]!, six ? e[x]! : 0, six ? e[x + 1]! : 0, six ? e[x + 2]! : 0,
       this.nodes[b + N_DST]!, six ? e[x + 3]! : 0, six ? e[x + 4]! : 0, six ? e[x + 5]! : 0,
       ports >>> 16, ports & 0xffff);
   }
 
+  /** Layer 3 of connection c: 4 or 6. */
+  l3Of(c: number): number {
+    return this.nodes[c * CONN_WORDS + C_META]! >>> 8;
+  }
+
+  /** IP protocol number of connection c. */
+  protoOf(c: number): number {
+    return this.nodes[c * CONN_WORDS + C_META]! & 0xff;
+  }
+
   /** The node after n in its chain (NO_NODE at the end). */
   nextOf(n: number): number {
     return this.nodes[n * NODE_WORDS + N_NEXT]!;
-  }
-
-  /** hash_conntrack_raw of node n's tuple, as stored when it was linked. */
-  hashOf(n: number): number {
-    return this.nodes[n * NODE_WORDS + N_HASH]!;
   }
 
   /** First word of node n's source address (the whole IPv4 address). */
@@ -301,9 +346,8 @@ export class ConntrackTable implements ConntrackView {
     let n = this.heads[reciprocalScale(hash, this.buckets)]!;
     let visited = 0;
     let found = NO_NODE;
-    // One record per node: the walk reads next, hash and the connection's expiry from the same
-    // cache line(s); the tuple words only when the hash matches (nf_ct_key_equal order aside,
-    // the result is the same: equal tuples have equal hashes).
+    // One record per node: the walk reads next, the tuple's first words and the connection's
+    // expiry from the same cache line(s) (nf_ct_key_equal order aside, the result is the same).
     const nodes = this.nodes;
     const src0 = this.ps0, dst0 = this.pd0, ports = this.pports, meta = this.pmeta;
     while (n !== NO_NODE) {
@@ -316,7 +360,7 @@ export class ConntrackTable implements ConntrackView {
         if (nx !== NO_NODE && nx >>> 1 === n >>> 1) nx = nodes[nx * NODE_WORDS + N_NEXT]!;
         this.kill(n >>> 1);
         this.stats.expired++;
-      } else if (nodes[b + N_HASH] === hash && nodes[b + N_SRC] === src0 && nodes[b + N_DST] === dst0 && nodes[b + N_PORTS] === ports &&
+      } else if ((nodes[b + N_SRC]! | 0) === src0 && (nodes[b + N_DST]! | 0) === dst0 && (nodes[b + N_PORTS]! | 0) === ports &&
         nodes[cb + C_META] === meta && (meta >>> 8 !== 6 || this.extEqual(n))) {
         found = n;
         break;
@@ -343,7 +387,8 @@ export class ConntrackTable implements ConntrackView {
     const e = this.ext;
     if (e === null) return false;
     const x = n * 6;
-    return e[x] === this.ps1 && e[x + 1] === this.ps2 && e[x + 2] === this.ps3 && e[x + 3] === this.pd1 && e[x + 4] === this.pd2 && e[x + 5] === this.pd3;
+    return (e[x]! | 0) === this.ps1 && (e[x + 1]! | 0) === this.ps2 && (e[x + 2]! | 0) === this.ps3 &&
+      (e[x + 3]! | 0) === this.pd1 && (e[x + 4]! | 0) === this.pd2 && (e[x + 5]! | 0) === this.pd3;
   }
 
   alloc(hash: number, nowMs: number): number {
@@ -365,8 +410,6 @@ export class ConntrackTable implements ConntrackView {
     this.stats.created++;
     const l3 = this.pl3;
     const proto = this.pproto;
-    this.l3[c] = l3;
-    this.proto[c] = proto;
     this.status[c] = CtStatus.IN_USE;
     this.protoState[c] = 0;
     this.mark[c] = 0;
@@ -380,7 +423,7 @@ export class ConntrackTable implements ConntrackView {
     nodes[c * CONN_WORDS + C_META] = (l3 << 8) | proto;
     nodes[bo + N_SRC] = this.ps0; nodes[bo + N_DST] = this.pd0;
     nodes[br + N_SRC] = this.pd0; nodes[br + N_DST] = this.ps0;
-    nodes[bo + N_PORTS] = ((this.psport << 16) | this.pdport) >>> 0;
+    nodes[bo + N_PORTS] = (this.psport << 16) | this.pdport;
     if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) {
       const type = icmpReplyType(l3, this.pdport >>> 8);
       nodes[br + N_PORTS] = ((this.psport << 16) | ((type & 0xff) << 8) | (this.pdport & 0xff)) >>> 0;
@@ -395,8 +438,6 @@ export class ConntrackTable implements ConntrackView {
       e[xo] = this.ps1; e[xo + 1] = this.ps2; e[xo + 2] = this.ps3; e[xo + 3] = this.pd1; e[xo + 4] = this.pd2; e[xo + 5] = this.pd3;
       e[xr] = this.pd1; e[xr + 1] = this.pd2; e[xr + 2] = this.pd3; e[xr + 3] = this.ps1; e[xr + 4] = this.ps2; e[xr + 5] = this.ps3;
     }
-    nodes[bo + N_HASH] = hash;
-    nodes[br + N_HASH] = 0;
     nodes[bo + N_NEXT] = NO_NODE;
     nodes[br + N_NEXT] = NO_NODE;
     return c;
@@ -411,16 +452,15 @@ export class ConntrackTable implements ConntrackView {
     const o = 2 * c;
     const r = o + 1;
     const nodes = this.nodes;
-    const hash = nodes[o * NODE_WORDS + N_HASH]!;
+    const hash = this.hashNode(o);
     const replyHash = this.hashNode(r);
-    nodes[r * NODE_WORDS + N_HASH] = replyHash;
     const maxChain = MIN_CHAINLEN + this.random(MAX_CHAINLEN);
     for (let dir = 0; dir < 2; dir++) {
       const self = o + dir;
       let n = this.heads[reciprocalScale(dir === 0 ? hash : replyHash, this.buckets)]!;
       let chainLen = 0;
       while (n !== NO_NODE) {
-        if (nodes[n * NODE_WORDS + N_HASH] === nodes[self * NODE_WORDS + N_HASH] && this.sameTuple(n, self)) {
+        if (this.sameTuple(n, self)) {
           // A clash: the kernel resolves some for UDP (nf_ct_resolve_clash); the model drops.
           this.stats.insertFailed++;
           this.stats.drop++;
@@ -437,8 +477,8 @@ export class ConntrackTable implements ConntrackView {
         n = nodes[n * NODE_WORDS + N_NEXT]!;
       }
     }
-    this.link(o);
-    this.link(r);
+    this.link(o, hash);
+    this.link(r, replyHash);
     this.status[c] = this.status[c]! | CtStatus.CONFIRMED;
     this.stats.confirmed++;
     return true;
@@ -447,28 +487,30 @@ export class ConntrackTable implements ConntrackView {
   private sameTuple(a: number, b: number): boolean {
     const ca = a >>> 1;
     const cb = b >>> 1;
-    if (this.proto[ca] !== this.proto[cb] || this.l3[ca] !== this.l3[cb]) return false;
     const nodes = this.nodes;
     const ba = a * NODE_WORDS;
     const bb = b * NODE_WORDS;
     if (nodes[ba + N_SRC] !== nodes[bb + N_SRC] || nodes[ba + N_DST] !== nodes[bb + N_DST] || nodes[ba + N_PORTS] !== nodes[bb + N_PORTS]) return false;
-    if (this.l3[ca] === 6) {
+    const meta = nodes[ca * CONN_WORDS + C_META]!;
+    if (meta !== nodes[cb * CONN_WORDS + C_META]) return false;
+    if (meta >>> 8 === 6) {
       const e = this.ext!;
       for (let k = 0; k < 6; k++) if (e[a * 6 + k] !== e[b * 6 + k]) return false;
     }
     return true;
   }
 
-  private link(n: number): void {
+  private link(n: number, hash: number): void {
     const nodes = this.nodes;
-    const b = reciprocalScale(nodes[n * NODE_WORDS + N_HASH]!, this.buckets);
+    const b = reciprocalScale(hash, this.buckets);
     nodes[n * NODE_WORDS + N_NEXT] = this.heads[b]!;
     this.heads[b] = n;
   }
 
+  /** Takes node n out of its chain; its bucket comes from hashing its tuple again. */
   private unlink(n: number): void {
     const nodes = this.nodes;
-    const b = reciprocalScale(nodes[n * NODE_WORDS + N_HASH]!, this.buckets);
+    const b = reciprocalScale(this.hashNode(n), this.buckets);
     let p = this.heads[b]!;
     if (p === n) {
       this.heads[b] = nodes[n * NODE_WORDS + N_NEXT]!;
@@ -597,7 +639,7 @@ export class ConntrackTable implements ConntrackView {
   /** gc_worker_can_early_drop: not ASSURED, or TCP in a closing state (tcp_can_early_drop). */
   private canEarlyDrop(c: number): boolean {
     if ((this.status[c]! & CtStatus.ASSURED) === 0) return true;
-    if (this.proto[c] !== IPPROTO_TCP) return false;
+    if (this.protoOf(c) !== IPPROTO_TCP) return false;
     const t = this.protoState[c]!;
     return t === TcpState.FIN_WAIT || t === TcpState.CLOSE_WAIT || t === TcpState.LAST_ACK || t === TcpState.TIME_WAIT || t === TcpState.CLOSE;
   }
@@ -627,8 +669,9 @@ export class ConntrackTable implements ConntrackView {
     const r = 2 * ctId + 1;
     const confirmed = this.isConfirmed(ctId);
     if (confirmed) this.unlink(r);
-    const icmp = this.proto[ctId] === IPPROTO_ICMP || this.proto[ctId] === IPPROTO_ICMPV6;
-    const six = this.l3[ctId] === 6;
+    const proto = this.protoOf(ctId);
+    const icmp = proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6;
+    const six = this.l3Of(ctId) === 6;
     // SNAT rewrites where replies go (reply destination), DNAT where they come from (reply source).
     const br = r * NODE_WORDS;
     const slot = br + (isSource ? N_DST : N_SRC);
@@ -649,10 +692,7 @@ export class ConntrackTable implements ConntrackView {
       else this.nodes[br + N_PORTS] = (((port & 0xffff) << 16) | (p & 0xffff)) >>> 0;
     }
     if (changed || beforePort !== this.nodes[br + N_PORTS]) this.status[ctId] = this.status[ctId]! | (isSource ? CtStatus.SRC_NAT : CtStatus.DST_NAT);
-    if (confirmed) {
-      this.nodes[br + N_HASH] = this.hashNode(r);
-      this.link(r);
-    }
+    if (confirmed) this.link(r, this.hashNode(r));
   }
 
   natStatus(ctId: number): number {
@@ -681,7 +721,7 @@ export class ConntrackTable implements ConntrackView {
   }
 
   /** Bytes of per-connection arrays per connection slot (IPv4; `ext` adds 48 for IPv6). */
-  static readonly BYTES_PER_CONNECTION = 1 + 1 + 1 + 1 + CONN_WORDS * 4 + 4 + 4 + 8;
+  static readonly BYTES_PER_CONNECTION = 1 + 1 + CONN_WORDS * 4 + 4 + 4 + 8;
 
   /** Bytes the table holds now: bucket array plus per-connection arrays at their current capacity. */
   memoryBytes(): number {
@@ -702,8 +742,6 @@ export class ConntrackTable implements ConntrackView {
     if (capacity <= this.capacity) return;
     const copy8 = (a: Uint8Array, n: number) => { const b = new Uint8Array(n); b.set(a); return b; };
     const copy32 = (a: Uint32Array, n: number) => { const b = new Uint32Array(n); b.set(a); return b; };
-    this.l3 = copy8(this.l3, capacity);
-    this.proto = copy8(this.proto, capacity);
     this.status = copy8(this.status, capacity);
     this.protoState = copy8(this.protoState, capacity);
     this.nodes = copy32(this.nodes, capacity * CONN_WORDS);

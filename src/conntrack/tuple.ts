@@ -14,7 +14,7 @@
  * Tuple fields as numbers: addresses as four big-endian words (batch.ts convention), ports in host
  * value (80 = 80). ICMP: sport = id, dport = type << 8 | code (the bytes of dst.u.icmp).
  */
-import { jhash2 } from '../hash/jhash.js';
+import { jhash2Words9 } from '../hash/jhash.js';
 import { siphash24Words5 } from '../hash/siphash.js';
 
 export const NFPROTO_IPV4 = 2;
@@ -28,10 +28,6 @@ export const IPPROTO_UDPLITE = 136;
 export type HashAlgorithm = 'siphash' | 'jhash';
 export const DEFAULT_HASH_SEED = 1;
 
-function bswap32(x: number): number {
-  return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
-}
-
 /** bswap32 as an int32 (no `>>> 0`): what the int32 hash entry points take without boxing. */
 function bswap32i(x: number): number {
   return ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24);
@@ -41,8 +37,9 @@ function bswap16(x: number): number {
   return ((x & 0xff) << 8) | ((x >>> 8) & 0xff);
 }
 
-/** reciprocal_scale(h, size) = (u32)(((u64)h * size) >> 32), exact for every u32 size. */
-export function reciprocalScale(h: number, size: number): number {
+/** reciprocal_scale(h, size) = (u32)(((u64)h * size) >> 32), exact for every u32 size; h as a u32 or an int32. */
+export function reciprocalScale(hash: number, size: number): number {
+  const h = hash >>> 0;
   if (size <= 0x200000) return Math.floor((h * size) / 4294967296);
   const hi = (h >>> 16) * size;
   const lo = (h & 0xffff) * size;
@@ -78,13 +75,15 @@ export class TupleHasher {
   readonly seed: number;
   readonly zone: number;
   private readonly key = new Uint32Array(4);
-  private readonly words = new Uint32Array(9);
+  /** algorithm === 'jhash', as a boolean field the per-packet branch reads without a string compare. */
+  private readonly jhash: boolean;
   private readonly jseed: number;
 
   constructor(algorithm: HashAlgorithm = 'siphash', seed: number = DEFAULT_HASH_SEED, zone = 0) {
     if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`hash seed must be a whole number >= 0, got ${seed}`);
     if (!Number.isInteger(zone) || zone < 0 || zone > 0xffff) throw new RangeError(`zone must be 0..65535, got ${zone}`);
     this.algorithm = algorithm;
+    this.jhash = algorithm === 'jhash';
     this.seed = seed;
     this.zone = zone;
     const lo = seed >>> 0;
@@ -94,26 +93,39 @@ export class TupleHasher {
     this.key[1] = hi;
     this.key[2] = lo;
     this.key[3] = hi;
-    this.jseed = (lo ^ zone) >>> 0;
+    this.jseed = (lo ^ zone) | 0;
   }
 
-  /** hash_conntrack_raw(tuple). `l3` is 4 or 6. */
+  /** hash_conntrack_raw(tuple) as a u32. `l3` is 4 or 6. */
   hash(l3: number, proto: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): number {
+    return this.hashInt32(l3, proto, s0, s1, s2, s3, d0, d1, d2, d3, sport, dport) >>> 0;
+  }
+
+  /**
+   * hash_conntrack_raw(tuple) as an int32 (the same 32 bits): what the table's per-packet path
+   * carries, since V8 boxes a u32 above 2^31 that crosses a call that is not inlined.
+   */
+  hashInt32(l3: number, proto: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): number {
+    if (l3 !== 6) return this.hashIpv4(proto, s0, d0, sport, dport);
     // Bytes 16..19: src.u (network order) then l3num (host order, little-endian).
-    const w4 = (bswap16(sport) | ((l3 === 6 ? NFPROTO_IPV6 : NFPROTO_IPV4) << 16)) >>> 0;
-    if (this.algorithm === 'jhash') {
-      const k = this.words;
-      k[0] = bswap32(s0); k[1] = bswap32(s1); k[2] = bswap32(s2); k[3] = bswap32(s3);
-      k[4] = w4;
-      k[5] = bswap32(d0); k[6] = bswap32(d1); k[7] = bswap32(d2); k[8] = bswap32(d3);
+    const w4 = bswap16(sport) | (NFPROTO_IPV6 << 16);
+    if (this.jhash) {
       // (__force u16)tuple->dst.u.all read natively on x86 = the port byte-swapped.
-      return jhash2(k, 9, (this.jseed ^ ((bswap16(dport) << 16) | proto)) >>> 0);
+      return jhash2Words9(bswap32i(s0), bswap32i(s1), bswap32i(s2), bswap32i(s3), w4,
+        bswap32i(d0), bswap32i(d1), bswap32i(d2), bswap32i(d3), this.jseed ^ ((bswap16(dport) << 16) | proto));
     }
     // Five little-endian u64 words: src addr, src.u + l3num, dst addr; the last word holds bytes
     // 32..38 (dst addr word 3, dst.u, protonum) and the length 39 in the top byte.
     return siphash24Words5(this.key,
       bswap32i(s0), bswap32i(s1), bswap32i(s2), bswap32i(s3),
-      w4 | 0, bswap32i(d0), bswap32i(d1), bswap32i(d2),
+      w4, bswap32i(d0), bswap32i(d1), bswap32i(d2),
       bswap32i(d3), bswap16(dport) | (proto << 16) | (39 << 24));
+  }
+
+  /** hashInt32() of an IPv4 tuple: address words 1..3 are zero in the tuple, so they are not swapped. */
+  hashIpv4(proto: number, s0: number, d0: number, sport: number, dport: number): number {
+    const w4 = bswap16(sport) | (NFPROTO_IPV4 << 16);
+    if (this.jhash) return jhash2Words9(bswap32i(s0), 0, 0, 0, w4, bswap32i(d0), 0, 0, 0, this.jseed ^ ((bswap16(dport) << 16) | proto));
+    return siphash24Words5(this.key, bswap32i(s0), 0, 0, 0, w4, bswap32i(d0), 0, 0, 0, bswap16(dport) | (proto << 16) | (39 << 24));
   }
 }

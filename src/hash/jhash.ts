@@ -77,6 +77,40 @@ export function jhash2(k: ArrayLike<number>, length: number, initval: number, of
 }
 
 /**
+ * jhash2 of exactly nine words given as int32 arguments (the conntrack tuple, hashed once per
+ * packet): jhash2's arithmetic with the loop and the word array gone. Returns the hash as an
+ * int32 (`>>> 0` gives the u32): a u32 above 2^31 returned from a call that is not inlined is boxed.
+ */
+export function jhash2Words9(k0: number, k1: number, k2: number, k3: number, k4: number, k5: number, k6: number, k7: number, k8: number, initval: number): number {
+  let x = (JHASH_INITVAL + 36 + initval) | 0;
+  let y = x;
+  let z = x;
+  x = (x + k0) | 0; y = (y + k1) | 0; z = (z + k2) | 0;
+  x = ((x - z) | 0) ^ ((z << 4) | (z >>> 28)); z = (z + y) | 0;
+  y = ((y - x) | 0) ^ ((x << 6) | (x >>> 26)); x = (x + z) | 0;
+  z = ((z - y) | 0) ^ ((y << 8) | (y >>> 24)); y = (y + x) | 0;
+  x = ((x - z) | 0) ^ ((z << 16) | (z >>> 16)); z = (z + y) | 0;
+  y = ((y - x) | 0) ^ ((x << 19) | (x >>> 13)); x = (x + z) | 0;
+  z = ((z - y) | 0) ^ ((y << 4) | (y >>> 28)); y = (y + x) | 0;
+  x = (x + k3) | 0; y = (y + k4) | 0; z = (z + k5) | 0;
+  x = ((x - z) | 0) ^ ((z << 4) | (z >>> 28)); z = (z + y) | 0;
+  y = ((y - x) | 0) ^ ((x << 6) | (x >>> 26)); x = (x + z) | 0;
+  z = ((z - y) | 0) ^ ((y << 8) | (y >>> 24)); y = (y + x) | 0;
+  x = ((x - z) | 0) ^ ((z << 16) | (z >>> 16)); z = (z + y) | 0;
+  y = ((y - x) | 0) ^ ((x << 19) | (x >>> 13)); x = (x + z) | 0;
+  z = ((z - y) | 0) ^ ((y << 4) | (y >>> 28)); y = (y + x) | 0;
+  x = (x + k6) | 0; y = (y + k7) | 0; z = (z + k8) | 0;
+  z = ((z ^ y) - ((y << 14) | (y >>> 18))) | 0;
+  x = ((x ^ z) - ((z << 11) | (z >>> 21))) | 0;
+  y = ((y ^ x) - ((x << 25) | (x >>> 7))) | 0;
+  z = ((z ^ y) - ((y << 16) | (y >>> 16))) | 0;
+  x = ((x ^ z) - ((z << 4) | (z >>> 28))) | 0;
+  y = ((y ^ x) - ((x << 14) | (x >>> 18))) | 0;
+  z = ((z ^ y) - ((y << 24) | (y >>> 8))) | 0;
+  return z;
+}
+
+/**
  * jhash(key, length, initval) over bytes, as on a little-endian CPU (= lookup3 hashlittle()):
  * 12-byte blocks read as three little-endian words, the tail added byte by byte.
  */

@@ -80,7 +80,8 @@ export function siphash24Words(key: SipKey, msg: Uint32Array, words: number, out
  * siphash24Words(key, [m0..m9], 5) with the five message words passed as ten int32 halves and the
  * 14 SipRounds written out: the conntrack tuple's hash (39 bytes = 5 words), called once per
  * packet. Same arithmetic as siphash24Words, minus the loops and the message array; the tests
- * hold it equal to a reference SipHash on random tuples. Returns the low 32 bits.
+ * hold it equal to a reference SipHash on random tuples. Returns the low 32 bits as an int32
+ * (`>>> 0` gives the u32): a u32 above 2^31 returned from a call that is not inlined is boxed.
  */
 export function siphash24Words5(key: SipKey, m0: number, m1: number, m2: number, m3: number, m4: number, m5: number, m6: number, m7: number, m8: number, m9: number): number {
   const k0l = key[0]! | 0, k0h = key[1]! | 0, k1l = key[2]! | 0, k1h = key[3]! | 0;
@@ -218,7 +219,7 @@ export function siphash24Words5(key: SipKey, m0: number, m1: number, m2: number,
   tl = (v3l << 21) | (v3h >>> 11); th = (v3h << 21) | (v3l >>> 11); v3l = tl ^ v0l; v3h = th ^ v0h;
   s = (v2l + v1l) | 0; v2h = (v2h + v1h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
   tl = (v1l << 17) | (v1h >>> 15); th = (v1h << 17) | (v1l >>> 15); v1l = tl ^ v2l; v1h = th ^ v2h; tl = v2l; v2l = v2h; v2h = tl;
-  return (v0l ^ v1l ^ v2l ^ v3l) >>> 0;
+  return v0l ^ v1l ^ v2l ^ v3l;
 }
 
 /** siphash(data, len, key) over bytes; returns the u64 result. For tests and tools (allocates). */

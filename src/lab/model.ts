@@ -149,10 +149,10 @@ const CT_PROTOS: Readonly<Record<string, ConntrackProto>> = { tcp: 'tcp', udp: '
 
 function tupleOf(t: ConntrackTable, n: number): ConntrackTuple {
   const c = n >>> 1;
-  const proto = t.proto[c]!;
+  const proto = t.protoOf(c);
   let src: string;
   let dst: string;
-  if (t.l3[c] === 6 && t.ext) {
+  if (t.l3Of(c) === 6 && t.ext) {
     const x = n * 6;
     src = formatIpv6(t.srcOf(n), t.ext[x]!, t.ext[x + 1]!, t.ext[x + 2]!);
     dst = formatIpv6(t.dstOf(n), t.ext[x + 3]!, t.ext[x + 4]!, t.ext[x + 5]!);
@@ -168,13 +168,13 @@ function tupleOf(t: ConntrackTable, n: number): ConntrackTuple {
 
 /** One confirmed entry as `conntrack -L` lists it (remaining seconds at `nowMs`). */
 export function entryOf(t: ConntrackTable, c: number, nowMs: number): ConntrackEntry {
-  const proto = t.proto[c]!;
+  const proto = t.protoOf(c);
   const st = t.status[c]!;
   const flags: string[] = [];
   if ((st & CtStatus.SEEN_REPLY) === 0) flags.push('UNREPLIED');
   if (st & CtStatus.ASSURED) flags.push('ASSURED');
   return {
-    family: t.l3[c] === 6 ? 6 : 4,
+    family: t.l3Of(c) === 6 ? 6 : 4,
     proto: CT_PROTOS[protoName(proto)] ?? 'unknown',
     protoNumber: proto,
     timeout: Math.floor(t.remainingMs(c, nowMs) / 1000),

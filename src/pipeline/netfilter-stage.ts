@@ -268,6 +268,11 @@ class NetfilterStage implements MergeableStage {
     this.engine6 = this.engines.find((e) => e.rs.family === 6) ?? null;
   }
 
+  /** The raw table rewrites no tuple (no zones in the model), so conntrack's hashing can run ahead. */
+  prepare(b: PacketBatch, index: Uint32Array | null, from: number, to: number): void {
+    this.ctIn.prepare(b, index, from, to);
+  }
+
   packet(b: PacketBatch, i: number, nowNs: number): void {
     const l3 = b.l3[i];
     const engine = l3 === 4 ? this.engine4 : l3 === 6 ? this.engine6 : null;

@@ -30,7 +30,8 @@ export interface StageClock {
   readonly packets: number;
   /**
    * Estimated ns in the stage: every `sampleEvery`-th packet is timed stage by stage and the
-   * time scaled up by packets / sampled (timing every packet would cost more than most stages).
+   * time scaled up by packets / sampled (timing every packet would cost more than most stages),
+   * plus the stage's `prepare` time, which is timed whole.
    */
   readonly estimatedNs: number;
   readonly sampledPackets: number;

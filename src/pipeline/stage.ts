@@ -12,6 +12,14 @@ export interface PipelineStage {
   readonly name: string;
   /** Handles packet i of the batch. `nowNs` is the packet's trace time in ns from the trace's first second. */
   packet(batch: PacketBatch, i: number, nowNs: number): void;
+  /**
+   * Optional: called for a run of packets before any of them goes through `packet`: work that
+   * depends on nothing an earlier packet changes (hashing tuples, warming the cache lines the
+   * per-packet walk will read). The packets are slots `index[from..to)` (`index` null: slots
+   * from..to). Must not change anything `packet` would observe differently; a stage whose
+   * `packet` runs without a preceding `prepare` behaves the same.
+   */
+  prepare?(batch: PacketBatch, index: Uint32Array | null, from: number, to: number): void;
   /** Called once after the last packet (e.g. to expire timers up to the trace's end). */
   finish?(endNs: number): void;
 }

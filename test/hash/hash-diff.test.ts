@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { jhash2 } from '../../src/hash/jhash.js';
+import { jhash2, jhash2Words9 } from '../../src/hash/jhash.js';
 import { siphash, siphash24Words, siphash24Words5, sipKeyFromBytes } from '../../src/hash/siphash.js';
 import { TupleHasher } from '../../src/conntrack/tuple.js';
 
@@ -91,13 +91,20 @@ describe('optimised hashes equal the reference implementations', () => {
       const key = sipKeyFromBytes(keyBytes);
       const out = new Uint32Array(2);
       const w = m.map((x) => x | 0);
-      expect(siphash24Words5(key, w[0]!, w[1]!, w[2]!, w[3]!, w[4]!, w[5]!, w[6]!, w[7]!, w[8]!, w[9]!)).toBe(siphash24Words(key, Uint32Array.from(m), 5, out));
+      expect(siphash24Words5(key, w[0]!, w[1]!, w[2]!, w[3]!, w[4]!, w[5]!, w[6]!, w[7]!, w[8]!, w[9]!) >>> 0).toBe(siphash24Words(key, Uint32Array.from(m), 5, out));
     }), { numRuns: 300 });
   });
 
   it('jhash2 == reference hashword on random words, lengths 0..13 and initvals', () => {
     fc.assert(fc.property(fc.array(u32, { maxLength: 13 }), u32, (words, initval) => {
       expect(jhash2(Uint32Array.from(words), words.length, initval)).toBe(jhash2Ref(words, words.length, initval));
+    }), { numRuns: 300 });
+  });
+
+  it('jhash2Words9 (unrolled, int32 arguments) == reference hashword over the same nine words', () => {
+    fc.assert(fc.property(fc.array(u32, { minLength: 9, maxLength: 9 }), u32, (w, initval) => {
+      const i = w.map((x) => x | 0);
+      expect(jhash2Words9(i[0]!, i[1]!, i[2]!, i[3]!, i[4]!, i[5]!, i[6]!, i[7]!, i[8]!, initval | 0) >>> 0).toBe(jhash2Ref(w, 9, initval));
     }), { numRuns: 300 });
   });
 
