@@ -43,13 +43,16 @@ export interface ShardReport {
 
 export type TaskMessage =
   | { readonly kind: 'init'; readonly control: Uint8Array; readonly shared: readonly SharedArrayBuffer[] }
-  /** `slot` names the pool's batch buffer so the worker reuses its views over it. */
-  | { readonly kind: 'batch'; readonly slot: number; readonly buffer: SharedArrayBuffer; readonly originSec: number }
+  /**
+   * `slot` names the pool's batch buffer so the worker reuses its views over it. `seq` numbers a
+   * worker's batches 0, 1, 2...: the worker runs them in that order whatever order they arrive in.
+   */
+  | { readonly kind: 'batch'; readonly seq: number; readonly slot: number; readonly buffer: SharedArrayBuffer; readonly originSec: number }
   /**
    * Indexed transfer: the packets `index[0..count)` of a source batch that several workers share
    * (no re-sharding copy). `indexSlot` names the index buffer for view reuse.
    */
-  | { readonly kind: 'indexed'; readonly slot: number; readonly buffer: SharedArrayBuffer; readonly indexSlot: number; readonly index: SharedArrayBuffer; readonly count: number; readonly originSec: number }
+  | { readonly kind: 'indexed'; readonly seq: number; readonly slot: number; readonly buffer: SharedArrayBuffer; readonly indexSlot: number; readonly index: SharedArrayBuffer; readonly count: number; readonly originSec: number }
   | { readonly kind: 'finish'; readonly endNs: number | null };
 
 export function pack(value: unknown): Uint8Array {

@@ -269,7 +269,8 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
   if (cpus && cpus.length === 0) throw new UsageError('no CPU to pin workers to');
 
   const tStart = performance.now();
-  const pools = Array.from({ length: workers }, () => new Piscina({ filename: pathToFileURL(file).href, minThreads: 1, maxThreads: 1, idleTimeout: Number.MAX_SAFE_INTEGER, concurrentTasksPerWorker: 1 }));
+  // Up to inFlight batches per worker are posted at once (the worker orders them by seq).
+  const pools = Array.from({ length: workers }, () => new Piscina({ filename: pathToFileURL(file).href, minThreads: 1, maxThreads: 1, idleTimeout: Number.MAX_SAFE_INTEGER, concurrentTasksPerWorker: inFlight + 1 }));
   let destroyed = false;
   const destroy = async (): Promise<void> => {
     if (destroyed) return;
@@ -311,10 +312,11 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
     const headBytes = config.headBytes ?? DEFAULT_HEAD_BYTES;
     const batchesSent = new Float64Array(workers);
     const counts = new Int32Array(workers);
-    // Piscina does not promise to start queued tasks in submission order, and a shard's stages
-    // (conntrack above all) must see its packets in trace order: each batch is posted only when
-    // the worker's previous one has finished.
-    const previous: Promise<void>[] = pools.map(() => Promise.resolve());
+    // A shard's stages (conntrack above all) must see its packets in trace order, and piscina does
+    // not promise to start queued tasks in submission order: every batch carries its worker's
+    // sequence number and the worker runs them in that order (worker.ts). Batches are posted as
+    // soon as they are dispatched, so a worker finds its next batch waiting when it finishes one.
+    const nextSeq = new Float64Array(workers);
     let nextBatchId = 0;
     let originSec = NaN;
     let lastNs = 0;
@@ -346,12 +348,11 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
         b.batchId = batchId;
         const firstFrame = b.frameNo[0]!;
         const lastFrame = b.frameNo[fill[w]! - 1]!;
-        const msg: TaskMessage = { kind: 'batch', slot, buffer: b.buffer, originSec };
-        const done = previous[w]!.then(() => pools[w]!.run(msg)).then(
+        const msg: TaskMessage = { kind: 'batch', seq: nextSeq[w]!++, slot, buffer: b.buffer, originSec };
+        const done = pools[w]!.run(msg).then(
           () => undefined,
           (err: unknown) => fail({ shard: w, batchId, firstFrame, lastFrame, message: err instanceof Error ? err.message : String(err) }),
         );
-        previous[w] = done;
         ring.launched(slot, done);
         batchesSent[w]! += 1;
         fill[w] = 0;
@@ -458,12 +459,11 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
           const idx = slot.index[w]!;
           const firstFrame = b.frameNo[idx[0]!]!;
           const lastFrame = b.frameNo[idx[count - 1]!]!;
-          const msg: TaskMessage = { kind: 'indexed', slot: slot.id, buffer: b.buffer, indexSlot: slot.id, index: slot.indexBuffers[w]!, count, originSec };
-          const done = previous[w]!.then(() => pools[w]!.run(msg)).then(
+          const msg: TaskMessage = { kind: 'indexed', seq: nextSeq[w]!++, slot: slot.id, buffer: b.buffer, indexSlot: slot.id, index: slot.indexBuffers[w]!, count, originSec };
+          const done = pools[w]!.run(msg).then(
             () => undefined,
             (err: unknown) => fail({ shard: w, batchId, firstFrame, lastFrame, message: err instanceof Error ? err.message : String(err) }),
           );
-          previous[w] = done;
           tasks.push(done);
           batchesSent[w]! += 1;
         }

@@ -125,6 +125,19 @@ function layout(headBytes: number): Field[] {
   ].filter((f) => f.perPacket > 0);
 }
 
+/**
+ * The slots the models write (and the dispatcher's flowHash and core): a worker that runs its
+ * packets in place in a batch shared with other workers keeps these in arrays of its own
+ * (`ownModelSlots`), so that two cores never write into the same cache lines.
+ */
+const MODEL_SLOTS: ReadonlySet<string> = new Set(['mark', 'priority', 'classId', 'flowHash', 'ctId', 'core', 'ctState', 'ctReply', 'verdict']);
+
+interface ModelSlotViews {
+  readonly u32: readonly (readonly [Uint32Array, Uint32Array])[];
+  readonly u16: readonly (readonly [Uint16Array, Uint16Array])[];
+  readonly u8: readonly (readonly [Uint8Array, Uint8Array])[];
+}
+
 function align8(n: number): number {
   return (n + 7) & ~7;
 }
@@ -203,7 +216,15 @@ export class PacketBatch {
   readonly ctReply: Uint8Array;
   readonly verdict: Uint8Array;
 
-  constructor(capacity: number = DEFAULT_BATCH_CAPACITY, headBytes: number = DEFAULT_HEAD_BYTES, buffer?: SharedArrayBuffer) {
+  /** With own model slots: [shared view, own array] per model slot, for takeModelSlots. */
+  private readonly modelSlotPairs: ModelSlotViews | null;
+
+  /**
+   * `ownModelSlots`: the model slots (MODEL_SLOTS) are arrays of this thread's own instead of
+   * views over the buffer; everything else is shared. For a worker running its share of a batch
+   * in place (see takeModelSlots).
+   */
+  constructor(capacity: number = DEFAULT_BATCH_CAPACITY, headBytes: number = DEFAULT_HEAD_BYTES, buffer?: SharedArrayBuffer, ownModelSlots = false) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 20) throw new RangeError(`batch capacity must be 1..1048576, got ${capacity}`);
     if (!Number.isInteger(headBytes) || headBytes < 0 || headBytes > 255) throw new RangeError(`head bytes must be 0..255, got ${headBytes}`);
     const size = batchByteLength(capacity, headBytes);
@@ -218,15 +239,23 @@ export class PacketBatch {
     }
     let offset = META_WORDS * 4;
     const views: Record<string, ArrayBufferView> = {};
+    const pairs = { u32: [] as [Uint32Array, Uint32Array][], u16: [] as [Uint16Array, Uint16Array][], u8: [] as [Uint8Array, Uint8Array][] };
     for (const f of layout(headBytes)) {
       const n = f.perPacket * capacity;
-      views[f.name] =
-        f.name === 'tsSec' || f.name === 'frameNo' ? new Float64Array(this.buffer, offset, n)
-        : f.bytesPerElement === 4 ? new Uint32Array(this.buffer, offset, n)
-        : f.bytesPerElement === 2 ? new Uint16Array(this.buffer, offset, n)
-        : new Uint8Array(this.buffer, offset, n);
+      if (ownModelSlots && MODEL_SLOTS.has(f.name)) {
+        if (f.bytesPerElement === 4) pairs.u32.push([new Uint32Array(this.buffer, offset, n), (views[f.name] = new Uint32Array(n)) as Uint32Array]);
+        else if (f.bytesPerElement === 2) pairs.u16.push([new Uint16Array(this.buffer, offset, n), (views[f.name] = new Uint16Array(n)) as Uint16Array]);
+        else pairs.u8.push([new Uint8Array(this.buffer, offset, n), (views[f.name] = new Uint8Array(n)) as Uint8Array]);
+      } else {
+        views[f.name] =
+          f.name === 'tsSec' || f.name === 'frameNo' ? new Float64Array(this.buffer, offset, n)
+          : f.bytesPerElement === 4 ? new Uint32Array(this.buffer, offset, n)
+          : f.bytesPerElement === 2 ? new Uint16Array(this.buffer, offset, n)
+          : new Uint8Array(this.buffer, offset, n);
+      }
       offset = align8(offset + f.bytesPerElement * n);
     }
+    this.modelSlotPairs = ownModelSlots ? pairs : null;
     const v = <T extends ArrayBufferView>(name: string): T => views[name] as T;
     this.tsSec = v('tsSec');
     this.frameNo = v('frameNo');
@@ -269,9 +298,23 @@ export class PacketBatch {
   }
 
   /** Rebuilds the views over a buffer that came from another thread. */
-  static fromBuffer(buffer: SharedArrayBuffer): PacketBatch {
+  /** Views over a batch another thread made (`ownModelSlots`: see the constructor). */
+  static fromBuffer(buffer: SharedArrayBuffer, ownModelSlots = false): PacketBatch {
     const meta = new Int32Array(buffer, 0, META_WORDS);
-    return new PacketBatch(meta[META_CAPACITY] ?? 0, meta[META_HEAD_BYTES] ?? 0, buffer);
+    return new PacketBatch(meta[META_CAPACITY] ?? 0, meta[META_HEAD_BYTES] ?? 0, buffer, ownModelSlots);
+  }
+
+  /**
+   * For a batch with own model slots: copies the model slots of packets `index[0..count)` from
+   * the shared buffer (what the reader and the dispatcher wrote) into this thread's arrays, at
+   * the same slots, before the models run on them.
+   */
+  takeModelSlots(index: Uint32Array, count: number): void {
+    const pairs = this.modelSlotPairs;
+    if (pairs === null) throw new Error('takeModelSlots needs a batch built with ownModelSlots');
+    for (const [from, to] of pairs.u32) for (let j = 0; j < count; j++) { const i = index[j]!; to[i] = from[i]!; }
+    for (const [from, to] of pairs.u16) for (let j = 0; j < count; j++) { const i = index[j]!; to[i] = from[i]!; }
+    for (const [from, to] of pairs.u8) for (let j = 0; j < count; j++) { const i = index[j]!; to[i] = from[i]!; }
   }
 
   get count(): number {
