@@ -12,9 +12,16 @@
  * Each sample is timed twice: wall clock and the process's CPU time (process.cpuUsage), since the
  * machine it runs on is shared and wall time counts other processes' time slices.
  *
+ * Beside them, in the same rounds, a C reference (bench/c/conntrack-lookup.c, compiled here with
+ * `cc -O2` when a compiler exists) does the same lookups (jhash2, same record layout, both orders)
+ * on its own table of the same shape, timed by its CPU clock: what a compiled loop does on this
+ * machine, so the rates can be read against the hardware.
+ *
  *   npm run build && node dist/bench/conntrack-lookup.js
  */
-import { writeBenchResult, median, type BenchMetric } from './support.js';
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { buildCReference, writeBenchResult, median, type BenchMetric } from './support.js';
 import { makeFlows } from './conntrack-support.js';
 import { PREPARE_RUN } from '../src/pipeline/pipeline.js';
 import { ConntrackTable, CtStatus, NO_NODE, resolveConfig } from '../src/conntrack/table.js';
@@ -143,6 +150,21 @@ for (const hash of ['siphash', 'jhash'] as const) {
 }
 const lookupRun = (v: Variant): Rate => (v.mode === 'prepared' ? preparedRun(v.table) : perPacketRun(v.table));
 
+const cReference = buildCReference('conntrack-lookup');
+/** C reference M lookups per CPU second, by `${buckets} ${mode}`. */
+const cRates = new Map<string, number[]>();
+function runC(buckets: number): void {
+  if (!('binary' in cReference)) return;
+  const out = spawnSync(cReference.binary, [String(buckets), '1'], { encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`C reference failed (exit ${out.status}): ${out.stderr.trim()}`);
+  for (const line of out.stdout.trim().split('\n')) {
+    const [mode, lookups, seconds] = line.split(' ');
+    const key = `${buckets} ${mode}`;
+    if (!cRates.has(key)) cRates.set(key, []);
+    cRates.get(key)!.push(Number(lookups) / Number(seconds) / 1e6);
+  }
+}
+
 const wall = new Map<string, number[]>([['map', []]]);
 const cpu = new Map<string, number[]>([['map', []]]);
 for (const v of variants) { wall.set(v.name, []); cpu.set(v.name, []); }
@@ -159,7 +181,10 @@ for (let s = 0; s < SAMPLES; s++) {
     record(v.name, lookupRun(v));
     visited.set(v.name, (v.table.stats.nodesVisited - before[1]!) / (v.table.stats.lookups - before[0]!));
   }
+  runC(65536);
+  runC(1048576);
 }
+if ('dir' in cReference) rmSync(cReference.dir, { recursive: true, force: true });
 
 const mapWall = median(wall.get('map')!);
 const mapCpu = median(cpu.get('map')!);
@@ -184,13 +209,24 @@ for (const v of variants) {
   metrics.push({ name: `conntrack.lookup.${v.hash}.cpu.vs-map`, unit: 'ratio', direction: 'higher', samples: cpuRatio, params: ratioParams });
   rows.push(`${v.name.padEnd(24)} ${median(w).toFixed(2).padStart(9)} ${median(wallRatio).toFixed(2).padStart(6)} ${median(c).toFixed(2).padStart(9)} ${median(cpuRatio).toFixed(2).padStart(6)} ${visited.get(v.name)!.toFixed(3).padStart(12)}`);
 }
+if ('skipped' in cReference) rows.push(`C reference skipped: ${cReference.skipped}`);
+for (const [key, rates] of cRates) {
+  const [buckets, mode] = key.split(' ');
+  const label = `C jhash-${Number(buckets) >= 1048576 ? '1M' : `${Number(buckets) / 1024}k`} ${mode}`;
+  const js = cpu.get(`jhash-${Number(buckets) >= 1048576 ? '1M' : `${Number(buckets) / 1024}k`} ${mode}`)!;
+  metrics.push({ name: 'conntrack.lookup.c-reference.cpu', unit: 'Mlookups/cpu-s', direction: 'higher', samples: rates, params: { buckets: Number(buckets), hash: 'jhash', mode: mode! } });
+  rows.push(`${label.padEnd(24)} ${'-'.padStart(9)} ${'-'.padStart(6)} ${median(rates).toFixed(2).padStart(9)} ${'-'.padStart(6)}   (TypeScript at ${(median(js) / median(rates) * 100).toFixed(0)}% of it, CPU)`);
+}
 const perConnection = ConntrackTable.BYTES_PER_CONNECTION;
 const t64 = variants[0]!.table;
 const t1m = variants[2]!.table;
 metrics.push({ name: 'conntrack.memory.per-connection', unit: 'bytes', direction: 'lower', samples: [perConnection] });
 metrics.push({ name: 'conntrack.memory.table', unit: 'bytes', direction: 'lower', samples: [t64.memoryBytes()], params: { buckets: 65536, connections: CONNECTIONS } });
 metrics.push({ name: 'conntrack.memory.table', unit: 'bytes', direction: 'lower', samples: [t1m.memoryBytes()], params: { buckets: 1048576, connections: CONNECTIONS } });
-const path = writeBenchResult('conntrack-lookup', metrics, { samplesPerVariant: SAMPLES, lookupsPerSample: LOOKUPS, prepareRun: PREPARE_RUN, warmed });
+const path = writeBenchResult('conntrack-lookup', metrics, {
+  samplesPerVariant: SAMPLES, lookupsPerSample: LOOKUPS, prepareRun: PREPARE_RUN, warmed,
+  cReference: 'binary' in cReference ? 'bench/c/conntrack-lookup.c (cc -O2)' : `skipped: ${cReference.skipped}`,
+});
 for (const r of rows) console.log(r);
 console.log(`memory: ${perConnection} bytes per IPv4 connection (+48 for IPv6) besides the bucket array; table at 200k connections: ${(t64.memoryBytes() / 1048576).toFixed(1)} MiB with 64k buckets, ${(t1m.memoryBytes() / 1048576).toFixed(1)} MiB with 1M buckets (capacity ${t64.capacity} slots)`);
 console.log(`results: ${path}`);

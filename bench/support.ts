@@ -1,5 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { dirname, resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { captureEnvironment } from '../src/results/environment.js';
 import { pointId } from '../src/scenario/sweep.js';
@@ -22,6 +25,30 @@ export interface BenchMetric {
 }
 
 export const resultsDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../results');
+
+/** A C reference program compiled for this run, or why there is none. */
+export type CReference = { readonly binary: string; readonly dir: string } | { readonly skipped: string };
+
+/**
+ * Compiles bench/c/<name>.c with `$CC -O2` (default cc) into a temporary folder, for benchmarks
+ * that put a compiled loop beside the model on the same machine. Skipped, with the reason, when
+ * the compiler or a library is missing; remove `dir` when done.
+ */
+export function buildCReference(name: string, libraries: readonly string[] = []): CReference {
+  const source = resolve(dirname(fileURLToPath(import.meta.url)), `../../bench/c/${name}.c`);
+  const dir = mkdtempSync(join(tmpdir(), `pktbench-${name}-`));
+  const binary = join(dir, name);
+  const cc = process.env.CC ?? 'cc';
+  const built = spawnSync(cc, ['-O2', '-o', binary, source, ...libraries], { encoding: 'utf8' });
+  if (built.error !== undefined || built.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    const why = built.error !== undefined
+      ? `${cc} not runnable (${built.error.message})`
+      : `\`${cc} -O2 ... ${libraries.join(' ')}\` failed: ${built.stderr.trim().split('\n')[0] ?? ''}`;
+    return { skipped: why };
+  }
+  return { binary, dir };
+}
 
 /**
  * Writes results/<name>.json atomically (temp file + rename) in the results schema (kind "bench":
