@@ -123,6 +123,19 @@ function clearDecodedFields(batch: PacketBatch): void {
   batch.headLen.fill(0);
 }
 
+/**
+ * The decoded fields that are zero for nearly every packet the pcap fast path takes (fragment
+ * offset always; ICMP fields but for ICMP; VLAN count but for tagged frames): cleared per batch so
+ * that the fast path writes them only when they are not zero.
+ */
+function clearRareFields(batch: PacketBatch): void {
+  batch.fragOffset.fill(0);
+  batch.icmpType.fill(0);
+  batch.icmpCode.fill(0);
+  batch.icmpId.fill(0);
+  batch.vlanCount.fill(0);
+}
+
 /** The model slots' part of clearBatch (what the models write: marks, classes, conntrack, verdicts). */
 function clearModelSlots(batch: PacketBatch): void {
   batch.mark.fill(0);
@@ -292,10 +305,13 @@ export class TraceParser {
     }
     if (this.format === 'pcap' && this.fastPath) {
       const fast = fastLinkOf(this.linkTypes[0]!);
-      // The fast walk writes every decoded field of a slot itself; only the model slots are
-      // cleared per batch (a fill is cheaper than nine stores per packet).
+      // The fast walk writes the decoded fields of a slot itself; the model slots and the fields
+      // that are nearly always zero are cleared per batch (a fill is cheaper than a store per packet).
       if (fast !== FastLink.NONE) {
-        if (batch.count === 0) clearModelSlots(batch);
+        if (batch.count === 0) {
+          clearModelSlots(batch);
+          clearRareFields(batch);
+        }
         return this.parsePcapFast(batch, fast);
       }
     }
@@ -392,8 +408,9 @@ export class TraceParser {
    * (at most one VLAN tag) or raw IP; IPv4 not a fragment (options allowed) or IPv6 without
    * extension headers; TCP (whole 20-byte header), UDP/SCTP/DCCP (ports), ICMP/ICMPv6, or any other
    * protocol; every header whole within the capture and the datagram's stated length. Such a
-   * record is checked completely first and then every decoded field of its slot written, so that
-   * the slot needs no clearing (parse clears the model slots per batch) and equals what
+   * record is checked completely first and then every decoded field of its slot written (those
+   * that are zero and were cleared per batch by clearRareFields excepted), so that the slot needs
+   * no other clearing (parse clears the model slots per batch too) and equals what
    * resetSlot + decodeFrame give (test/trace/fast-path.test.ts checks that); any other record
    * takes exactly that general path.
    */
@@ -409,7 +426,7 @@ export class TraceParser {
     const linkTypes = batch.linkType, ifIndex = batch.ifIndex, frameNo = batch.frameNo;
     const flagsOut = batch.flags, l3Out = batch.l3, srcOut = batch.src, dstOut = batch.dst;
     const protoOut = batch.proto, ttlOut = batch.ttl, ipLenOut = batch.ipLen, ipIdOut = batch.ipId;
-    const fragOut = batch.fragOffset, sportOut = batch.sport, dportOut = batch.dport;
+    const sportOut = batch.sport, dportOut = batch.dport;
     const tcpFlagsOut = batch.tcpFlags, seqOut = batch.tcpSeq, ackOut = batch.tcpAck, windowOut = batch.tcpWindow;
     const icmpTypeOut = batch.icmpType, icmpCodeOut = batch.icmpCode, icmpIdOut = batch.icmpId;
     const vlanOut = batch.vlan, vlanCountOut = batch.vlanCount, headLenOut = batch.headLen, head = batch.head;
@@ -575,21 +592,21 @@ export class TraceParser {
         ttlOut[slot] = ttl;
         ipLenOut[slot] = ipLen;
         ipIdOut[slot] = ipId;
-        fragOut[slot] = 0;
         sportOut[slot] = sport;
         dportOut[slot] = dport;
         tcpFlagsOut[slot] = tcpFlags;
         seqOut[slot] = seq;
         ackOut[slot] = ack;
         windowOut[slot] = window;
-        icmpTypeOut[slot] = icmpType;
-        icmpCodeOut[slot] = icmpCode;
-        icmpIdOut[slot] = icmpId;
+        // Zero in the common case, cleared per batch (clearRareFields): written only when not.
+        if (flags & PacketFlag.ICMP) {
+          icmpTypeOut[slot] = icmpType;
+          icmpCodeOut[slot] = icmpCode;
+          icmpIdOut[slot] = icmpId;
+        }
         if (vlanTag >= 0) {
           vlanOut[slot * 4] = vlanTag;
           vlanCountOut[slot] = 1;
-        } else {
-          vlanCountOut[slot] = 0;
         }
         // Head bytes: the first min(headBytes, captured) bytes from the IP header on.
         const n = ipAvail < headBytes ? ipAvail : headBytes;
