@@ -4,13 +4,15 @@
  * field of every filled slot, head bytes and VLAN entries included, must be equal, on the corpus
  * and on generated traces built to sit on both sides of each fast-path condition.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PacketBatch } from '../../src/trace/batch.js';
 import { TraceGenerator } from '../../src/trace/generate.js';
 import { ParseStatus, TraceParser } from '../../src/trace/parser.js';
+import { openTrace } from '../../src/trace/reader.js';
 import { MemoryTraceWriter, writeFrames } from '../../src/trace/write.js';
 import { hasShared, sharedDir } from '../support/shared.js';
 import { pcapFile, type PcapRecord } from './build.js';
@@ -24,6 +26,17 @@ function slotArrays(batch: PacketBatch): [string, ArrayLike<number>, number][] {
     out.push([name, array, array.length / batch.capacity]);
   }
   return out;
+}
+
+/** Every field of slot i as one string. */
+function slotText(arrays: [string, ArrayLike<number>, number][], i: number): string {
+  let s = '';
+  for (const [name, array, per] of arrays) {
+    s += `${name}=`;
+    for (let k = 0; k < per; k++) s += `${array[i * per + k]},`;
+    s += ' ';
+  }
+  return s;
 }
 
 /**
@@ -40,15 +53,7 @@ function decodeAll(bytes: Uint8Array, fastPath: boolean, capacity: number, headB
   const arrays = slotArrays(batch);
   const slots: string[] = [];
   const take = (): void => {
-    for (let i = 0; i < batch.count; i++) {
-      let s = '';
-      for (const [name, array, per] of arrays) {
-        s += `${name}=`;
-        for (let k = 0; k < per; k++) s += `${array[i * per + k]},`;
-        s += ' ';
-      }
-      slots.push(s);
-    }
+    for (let i = 0; i < batch.count; i++) slots.push(slotText(arrays, i));
     batch.count = 0;
   };
   let error = '';
@@ -180,6 +185,7 @@ const trace = fc.constantFrom(1, 1, 1, 101, 12, 14, 228, 229).chain((linkType) =
   fc.record({
     linkType: fc.constant(linkType),
     bigEndian: fc.boolean(),
+    nano: fc.boolean(),
     frames: fc.array(fc.record({ frame: linkType === 1 ? ethernet : raw, cut: fc.option(fc.nat(), { freq: 4, nil: undefined }) }), { minLength: 1, maxLength: 24 }),
     capacity: fc.integer({ min: 1, max: 9 }),
     headBytes: fc.constantFrom(64, 0, 1, 20, 40, 63, 255),
@@ -196,7 +202,7 @@ describe('pcap fast path equals the general decoder', () => {
         return { sec: 1_700_000_000 + i, sub: i * 1000, data, wireLen: frame.length };
       });
       records += recs.length;
-      fastRecords += expectSame(pcapFile({ linkType: t.linkType, bigEndian: t.bigEndian }, recs), t.capacity, t.headBytes);
+      fastRecords += expectSame(pcapFile({ linkType: t.linkType, bigEndian: t.bigEndian, nano: t.nano }, recs), t.capacity, t.headBytes);
     }), { numRuns: 600, seed: 20261122 });
     // The generator reaches the fast path often (about a fifth of the records), and the fallback too.
     expect(fastRecords).toBeGreaterThan(records / 6);
@@ -214,6 +220,32 @@ describe('pcap fast path equals the general decoder', () => {
       const fast = expectSame(bytes, 512, 64);
       if (snaplen === 262144) expect(fast).toBe(3000);
       else expect(fast).toBeGreaterThan(1000);
+    }
+  });
+
+  it('streamed through a 64 KiB window (records cut at the window edge): same slots as the general path in memory', async () => {
+    const gen = new TraceGenerator({ packets: 2500, flows: 100, ipv6: 0.3, payloadMin: 0, payloadMax: 300 });
+    const writer = new MemoryTraceWriter({ format: 'pcap', interfaces: [{ linkType: gen.linkType }] });
+    writeFrames(gen, writer.encoder);
+    const bytes = writer.bytes();
+    expect(bytes.length).toBeGreaterThan(3 * 65536);
+    const dir = mkdtempSync(join(tmpdir(), 'pktbench-fast-path-'));
+    try {
+      const path = join(dir, 'gen.pcap');
+      writeFileSync(path, bytes);
+      const reader = await openTrace(path, { chunkBytes: 65536 });
+      const batch = new PacketBatch(300, 64);
+      new Uint8Array(batch.buffer).fill(0x5a);
+      const arrays = slotArrays(batch);
+      const streamed: string[] = [];
+      while ((await reader.read(batch)) > 0) for (let i = 0; i < batch.count; i++) streamed.push(slotText(arrays, i));
+      await reader.close();
+      const general = decodeAll(bytes, false, 300, 64).slots;
+      expect(streamed.length).toBe(2500);
+      const first = streamed.findIndex((v, i) => v !== general[i]);
+      expect(first).toBe(-1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
