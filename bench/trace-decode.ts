@@ -1,16 +1,20 @@
 /**
- * Decode throughput of the trace reader, side by side with the npm package pcap-parser on the same
- * file, in one run: `node dist/bench/trace-decode.js FILE [--samples N] [--head BYTES]`.
- * Both sides count packets and extract the 5-tuple of every packet; the file is read once before
- * timing so that both read it from the page cache. Ours runs twice per sample: with the default
- * batch (`--head`, default DEFAULT_HEAD_BYTES = 64 bytes of each packet's IP header kept, what
- * every command gets) and 5-tuples only (head 0). Writes results/trace-decode.json.
+ * Decode throughput of the trace reader, side by side with the npm package pcap-parser and a C
+ * libpcap loop on the same file, in one run: `node dist/bench/trace-decode.js FILE [--samples N]
+ * [--head BYTES]`. Every side counts packets and extracts the 5-tuple of every packet; the file
+ * is read once before timing so that all read it from the page cache. Ours runs twice per sample:
+ * with the default batch (`--head`, default DEFAULT_HEAD_BYTES = 64 bytes of each packet's IP
+ * header kept, what every command gets) and 5-tuples only (head 0). The C reference
+ * (bench/c/pcap-decode.c: pcap_open_offline + pcap_next_ex) is compiled here with `cc -O2 ...
+ * -lpcap` when a C compiler and libpcap's headers exist, else skipped with a line saying why; it
+ * calibrates what a packet rate means on the machine at hand. Writes results/trace-decode.json.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { DEFAULT_HEAD_BYTES, PacketBatch, PacketFlag } from '../src/trace/batch.js';
 import { openTrace } from '../src/trace/reader.js';
-import { median, writeBenchResult } from './support.js';
+import { buildCReference, median, writeBenchResult, type BenchMetric } from './support.js';
 
 interface PcapPacket {
   header: { capturedLength: number };
@@ -102,6 +106,14 @@ function runPcapParser(file: string): Promise<Run> {
   });
 }
 
+/** One pass of the C reference over the file (its own timing of the pcap_next_ex loop). */
+function runC(binary: string, file: string): Run {
+  const out = spawnSync(binary, [file, '1'], { encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`C reference failed (exit ${out.status}): ${out.stderr.trim()}`);
+  const [packets, checksum, cpuSeconds, seconds] = out.stdout.trim().split(' ').map(Number);
+  return { packets: packets!, checksum: checksum!, cpuSeconds: cpuSeconds!, seconds: seconds! };
+}
+
 async function main(): Promise<void> {
   const file = process.argv[2];
   if (!file || file.startsWith('--')) {
@@ -114,31 +126,46 @@ async function main(): Promise<void> {
   // and every command use it); 0 is the 5-tuple-only floor, measured alongside.
   const headBytes = argValue('--head', DEFAULT_HEAD_BYTES);
   readFileSync(file); // warm the page cache
+  const c = buildCReference('pcap-decode', ['-lpcap']);
   const oursHead: Run[] = [];
   const oursBare: Run[] = [];
   const theirs: Run[] = [];
+  const cRuns: Run[] = [];
   let checksumNoted = false;
   let packets = 0;
   // Interleave the three so that machine noise hits all alike; one warm-up round first.
   for (let s = -1; s < samples; s++) {
     const a = await runOurs(file, headBytes);
     const b = await runPcapParser(file);
-    const c = await runOurs(file, 0);
-    if (a.packets !== b.packets || c.packets !== b.packets) throw new Error(`packet counts differ: ours ${a.packets}/${c.packets}, pcap-parser ${b.packets}`);
-    if (a.checksum !== c.checksum) throw new Error(`5-tuple checksums differ between head ${headBytes} and head 0: ${a.checksum} vs ${c.checksum}`);
+    const bare = await runOurs(file, 0);
+    const ref = 'binary' in c ? runC(c.binary, file) : null;
+    if (a.packets !== b.packets || bare.packets !== b.packets) throw new Error(`packet counts differ: ours ${a.packets}/${bare.packets}, pcap-parser ${b.packets}`);
+    if (a.checksum !== bare.checksum) throw new Error(`5-tuple checksums differ between head ${headBytes} and head 0: ${a.checksum} vs ${bare.checksum}`);
+    if (ref !== null && ref.packets !== a.packets) throw new Error(`packet counts differ: ours ${a.packets}, C libpcap ${ref.packets}`);
+    if (ref !== null && ref.checksum !== a.checksum && !checksumNoted) process.stderr.write(`note: 5-tuple checksums differ (ours ${a.checksum}, C libpcap ${ref.checksum}): the file has frames the C loop's simple extraction reads differently\n`);
     if (a.checksum !== b.checksum && !checksumNoted) process.stderr.write(`note: 5-tuple checksums differ (ours ${a.checksum}, pcap-parser ${b.checksum}): the file has frames pcap-parser's simple extraction reads differently\n`);
     checksumNoted = true;
     packets = a.packets;
     if (s < 0) continue;
     oursHead.push(a);
     theirs.push(b);
-    oursBare.push(c);
+    oursBare.push(bare);
+    if (ref !== null) cRuns.push(ref);
   }
+  if ('dir' in c) rmSync(c.dir, { recursive: true, force: true });
   const pps = (runs: Run[]): number[] => runs.map((r) => r.packets / r.seconds);
   const ppsCpu = (runs: Run[]): number[] => runs.map((r) => r.packets / r.cpuSeconds);
   const ratio = (a: number[], b: number[]): number[] => a.map((v, i) => v / b[i]!);
   const headWall = pps(oursHead), bareWall = pps(oursBare), theirWall = pps(theirs);
   const headCpu = ppsCpu(oursHead), bareCpu = ppsCpu(oursBare), theirCpu = ppsCpu(theirs);
+  const cWall = pps(cRuns), cCpu = ppsCpu(cRuns);
+  const cMetrics: BenchMetric[] = cRuns.length === 0 ? [] : [
+    { name: 'decode.pps', unit: 'packets/s', direction: 'higher', samples: cWall, params: { reader: 'c-libpcap' } },
+    { name: 'decode.pps_cpu', unit: 'packets/cpu-s', direction: 'higher', samples: cCpu, params: { reader: 'c-libpcap' } },
+    // Share of the C loop's rate that ours reaches (per CPU-second, same round).
+    { name: 'decode.of_c', unit: 'x', direction: 'higher', samples: ratio(headCpu, cCpu), params: { versus: 'c-libpcap', headBytes } },
+    { name: 'decode.of_c', unit: 'x', direction: 'higher', samples: ratio(bareCpu, cCpu), params: { versus: 'c-libpcap', headBytes: 0 } },
+  ];
   const path = writeBenchResult('trace-decode', [
     { name: 'decode.pps', unit: 'packets/s', direction: 'higher', samples: headWall, params: { reader: 'pktbench', headBytes } },
     { name: 'decode.pps', unit: 'packets/s', direction: 'higher', samples: bareWall, params: { reader: 'pktbench', headBytes: 0 } },
@@ -151,14 +178,18 @@ async function main(): Promise<void> {
     { name: 'decode.pps_cpu', unit: 'packets/cpu-s', direction: 'higher', samples: bareCpu, params: { reader: 'pktbench', headBytes: 0 } },
     { name: 'decode.pps_cpu', unit: 'packets/cpu-s', direction: 'higher', samples: theirCpu, params: { reader: 'pcap-parser' } },
     { name: 'decode.ratio_cpu', unit: 'x', direction: 'higher', samples: ratio(headCpu, theirCpu), params: { versus: 'pcap-parser', headBytes } },
-  ], { file, packets });
+    ...cMetrics,
+  ], { file, packets, cReference: 'binary' in c ? 'bench/c/pcap-decode.c (cc -O2, -lpcap)' : `skipped: ${c.skipped}` });
   const mpps = (v: number): string => (v / 1e6).toFixed(2);
+  const ofC = (cpu: number[]): string => (cRuns.length === 0 ? '' : `, ${median(ratio(cpu, cCpu)).toFixed(2)}x of C libpcap`);
   const line = (label: string, wall: number[], cpu: number[]): string =>
-    `  ${label.padEnd(30)} ${mpps(median(wall))} Mpps wall, ${mpps(median(cpu))} Mpps per CPU-second (${median(ratio(wall, theirWall)).toFixed(2)}x / ${median(ratio(cpu, theirCpu)).toFixed(2)}x pcap-parser)\n`;
+    `  ${label.padEnd(30)} ${mpps(median(wall))} Mpps wall, ${mpps(median(cpu))} Mpps per CPU-second (${median(ratio(wall, theirWall)).toFixed(2)}x / ${median(ratio(cpu, theirCpu)).toFixed(2)}x pcap-parser${ofC(cpu)})\n`;
   process.stdout.write(`${file}: ${packets} packets, ${samples} samples (median; ratios are per-sample, same round)\n`);
   process.stdout.write(line(`pktbench, head ${headBytes} (default)`, headWall, headCpu));
   process.stdout.write(line('pktbench, head 0 (5-tuple)', bareWall, bareCpu));
   process.stdout.write(line('pcap-parser + 5-tuple', theirWall, theirCpu));
+  if (cRuns.length > 0) process.stdout.write(line('C libpcap + 5-tuple', cWall, cCpu));
+  else if ('skipped' in c) process.stdout.write(`  C libpcap reference skipped: ${c.skipped}\n`);
   process.stdout.write(`results: ${path}\n`);
 }
 

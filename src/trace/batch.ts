@@ -142,10 +142,19 @@ function align8(n: number): number {
   return (n + 7) & ~7;
 }
 
+/**
+ * Bytes left free after each field, so that field k starts 128*k bytes further along the 4 KiB
+ * grid than it would packed. With the usual power-of-two capacities every field's size is a
+ * multiple of 4 KiB, so packed fields put slot i of every 32-bit field in the same L1 cache set
+ * (4 KiB aliasing): a loop writing a dozen fields per packet then misses L1 on nearly every store
+ * (measured: 2.9 vs 1.2 ns per store for 30 fields of 4096 slots).
+ */
+const FIELD_STAGGER = 128;
+
 /** Bytes of SharedArrayBuffer a batch of this shape needs. */
 export function batchByteLength(capacity: number, headBytes: number = DEFAULT_HEAD_BYTES): number {
   let offset = META_WORDS * 4;
-  for (const f of layout(headBytes)) offset = align8(offset + f.bytesPerElement * f.perPacket * capacity);
+  for (const f of layout(headBytes)) offset = align8(offset + f.bytesPerElement * f.perPacket * capacity) + FIELD_STAGGER;
   return offset;
 }
 
@@ -253,7 +262,7 @@ export class PacketBatch {
           : f.bytesPerElement === 2 ? new Uint16Array(this.buffer, offset, n)
           : new Uint8Array(this.buffer, offset, n);
       }
-      offset = align8(offset + f.bytesPerElement * n);
+      offset = align8(offset + f.bytesPerElement * n) + FIELD_STAGGER;
     }
     this.modelSlotPairs = ownModelSlots ? pairs : null;
     const v = <T extends ArrayBufferView>(name: string): T => views[name] as T;

@@ -6,8 +6,8 @@
  * the rest is skipped, so memory stays bounded whatever length a record claims.
  */
 import { InputError } from '../errors.js';
-import { NO_CONNECTION, type PacketBatch } from './batch.js';
-import { decodeFrame } from './decode.js';
+import { NO_CONNECTION, PacketFlag, type PacketBatch } from './batch.js';
+import { decodeFrame, LinkType } from './decode.js';
 
 export const PCAP_MAGIC_USEC = 0xa1b2c3d4;
 export const PCAP_MAGIC_NSEC = 0xa1b23c4d;
@@ -95,6 +95,12 @@ function setUnitsTimestamp(batch: PacketBatch, slot: number, high: number, low: 
  * clear exactly what resetSlot clears.
  */
 export function clearBatch(batch: PacketBatch): void {
+  clearDecodedFields(batch);
+  clearModelSlots(batch);
+}
+
+/** The decoded fields' part of clearBatch. */
+function clearDecodedFields(batch: PacketBatch): void {
   batch.flags.fill(0);
   batch.l3.fill(0);
   batch.src.fill(0);
@@ -115,6 +121,23 @@ export function clearBatch(batch: PacketBatch): void {
   batch.icmpId.fill(0);
   batch.vlanCount.fill(0);
   batch.headLen.fill(0);
+}
+
+/**
+ * The decoded fields that are zero for nearly every packet the pcap fast path takes (fragment
+ * offset always; ICMP fields but for ICMP; VLAN count but for tagged frames): cleared per batch so
+ * that the fast path writes them only when they are not zero.
+ */
+function clearRareFields(batch: PacketBatch): void {
+  batch.fragOffset.fill(0);
+  batch.icmpType.fill(0);
+  batch.icmpCode.fill(0);
+  batch.icmpId.fill(0);
+  batch.vlanCount.fill(0);
+}
+
+/** The model slots' part of clearBatch (what the models write: marks, classes, conntrack, verdicts). */
+function clearModelSlots(batch: PacketBatch): void {
   batch.mark.fill(0);
   batch.priority.fill(0);
   batch.classId.fill(0);
@@ -125,6 +148,30 @@ export function clearBatch(batch: PacketBatch): void {
   batch.ctReply.fill(0);
   batch.verdict.fill(0);
 }
+
+/**
+ * How the pcap fast path reaches a frame's IP header, by link type: Ethernet (with at most one
+ * 802.1Q/802.1ad tag), raw IP (version nibble), raw IPv4 only, raw IPv6 only; NONE = always the
+ * general decoder.
+ */
+const FastLink = { NONE: 0, ETHERNET: 1, RAW: 2, IPV4: 3, IPV6: 4 } as const;
+type FastLinkValue = (typeof FastLink)[keyof typeof FastLink];
+
+function fastLinkOf(linkType: number): FastLinkValue {
+  switch (linkType) {
+    case LinkType.ETHERNET: return FastLink.ETHERNET;
+    case LinkType.RAW: case LinkType.RAW_OPENBSD: case LinkType.RAW_BSDOS: return FastLink.RAW;
+    case LinkType.IPV4: return FastLink.IPV4;
+    case LinkType.IPV6: return FastLink.IPV6;
+    default: return FastLink.NONE;
+  }
+}
+
+/** Whether this machine stores numbers little-endian (how a Uint32Array store lays out bytes). */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+const IP_ALL = PacketFlag.IP | PacketFlag.IP_HAS_SRC | PacketFlag.IP_HAS_DST | PacketFlag.IP_HAS_PROTO | PacketFlag.IP_HAS_FRAG;
+const PORTS_TCP = PacketFlag.PORTS | PacketFlag.TCP;
 
 export class TraceParser {
   /** The window: bytes [start, end) are unread; `base` is the input offset of window[0]. */
@@ -152,6 +199,16 @@ export class TraceParser {
   private interfaces: InterfaceState[] = [];
   private ifBase = 0;
   private done = false;
+  /**
+   * Whether pcap records of the common shapes take the fast path (parsePcapFast). Setting it to
+   * false forces the general decoder for every record: the differential tests compare the two.
+   */
+  fastPath = true;
+  /** Records of a fast-path link type that the fast path handed to the general decoder. */
+  generalRecords = 0;
+  /** 32-bit words over the head bytes of the batch last filled by the fast path. */
+  private headWordsOf: Uint8Array | null = null;
+  private headWords: Uint32Array = new Uint32Array(0);
 
   /** `window`: a size to allocate, or the whole input itself (in-memory reading, no copy). */
   constructor(readonly name: string, window: number | Uint8Array) {
@@ -239,7 +296,6 @@ export class TraceParser {
    */
   parse(batch: PacketBatch): ParseStatusValue {
     if (this.done) return ParseStatus.END;
-    if (batch.count === 0) clearBatch(batch);
     if (this.format === null && !this.parseFileHeader()) return ParseStatus.NEED_MORE;
     if (this.skip > 0) {
       const n = Math.min(this.skip, this.end - this.start);
@@ -247,6 +303,20 @@ export class TraceParser {
       this.skip -= n;
       if (this.skip > 0) return this.needMore('record');
     }
+    if (this.format === 'pcap' && this.fastPath) {
+      const fast = fastLinkOf(this.linkTypes[0]!);
+      // The fast walk writes the decoded fields of a slot itself; the model slots and the fields
+      // that are nearly always zero are cleared per batch (a fill is cheaper than a store per packet).
+      if (fast !== FastLink.NONE) {
+        if (batch.count === 0) {
+          clearModelSlots(batch);
+          clearRareFields(batch);
+        }
+        return this.parsePcapFast(batch, fast);
+      }
+    }
+    // The general decoder writes only what it finds: clear the batch's slots first.
+    if (batch.count === 0) clearBatch(batch);
     return this.format === 'pcap' ? this.parsePcap(batch) : this.parsePcapng(batch);
   }
 
@@ -329,6 +399,251 @@ export class TraceParser {
       start = p + hdr + caplen;
     }
     this.start = start;
+    batch.count = slot;
+    return ParseStatus.BATCH_FULL;
+  }
+
+  /**
+   * parsePcap for the link types of FastLink, with the decoder's common case inlined: Ethernet
+   * (at most one VLAN tag) or raw IP; IPv4 not a fragment (options allowed) or IPv6 without
+   * extension headers; TCP (whole 20-byte header), UDP/SCTP/DCCP (ports), ICMP/ICMPv6, or any other
+   * protocol; every header whole within the capture and the datagram's stated length. Such a
+   * record is checked completely first and then every decoded field of its slot written (those
+   * that are zero and were cleared per batch by clearRareFields excepted), so that the slot needs
+   * no other clearing (parse clears the model slots per batch too) and equals what
+   * resetSlot + decodeFrame give (test/trace/fast-path.test.ts checks that); any other record
+   * takes exactly that general path.
+   */
+  private parsePcapFast(batch: PacketBatch, fast: FastLinkValue): ParseStatusValue {
+    const b = this.window;
+    const hdr = this.pcapRecordHeader;
+    const scale = this.pcapSubsecondScale;
+    const linkType = this.linkTypes[0]!;
+    const little = !this.bigEndian;
+    const view = this.view;
+    // Every array of the batch in a local: loaded once per call, not once per packet.
+    const tsSec = batch.tsSec, tsNsec = batch.tsNsec, caplens = batch.caplen, wireLens = batch.wireLen;
+    const linkTypes = batch.linkType, ifIndex = batch.ifIndex, frameNo = batch.frameNo;
+    const flagsOut = batch.flags, l3Out = batch.l3, srcOut = batch.src, dstOut = batch.dst;
+    const protoOut = batch.proto, ttlOut = batch.ttl, ipLenOut = batch.ipLen, ipIdOut = batch.ipId;
+    const sportOut = batch.sport, dportOut = batch.dport;
+    const tcpFlagsOut = batch.tcpFlags, seqOut = batch.tcpSeq, ackOut = batch.tcpAck, windowOut = batch.tcpWindow;
+    const icmpTypeOut = batch.icmpType, icmpCodeOut = batch.icmpCode, icmpIdOut = batch.icmpId;
+    const vlanOut = batch.vlan, vlanCountOut = batch.vlanCount, headLenOut = batch.headLen, head = batch.head;
+    const headBytes = batch.headBytes;
+    // Word-wise head copy when slots are word-aligned (the head array starts 8-aligned).
+    const wordHead = (headBytes & 3) === 0;
+    if (wordHead && this.headWordsOf !== head) {
+      this.headWordsOf = head;
+      this.headWords = new Uint32Array(head.buffer, head.byteOffset, head.byteLength >>> 2);
+    }
+    const headWords = this.headWords;
+    let slot = batch.count;
+    let start = this.start;
+    let packets = this.packets;
+    const end = this.end;
+    const capacity = batch.capacity;
+    while (slot < capacity) {
+      const p = start;
+      const avail = end - p;
+      if (avail < hdr) {
+        this.start = start;
+        this.packets = packets;
+        batch.count = slot;
+        return avail === 0 && this.eof ? this.finish() : this.needMore('pcap record header');
+      }
+      const sec = view.getUint32(p, little);
+      const sub = view.getUint32(p + 4, little);
+      const caplen = view.getUint32(p + 8, little);
+      const wireLen = view.getUint32(p + 12, little);
+      if (caplen > MAX_RECORD_BYTES) {
+        this.start = start;
+        this.packets = packets;
+        batch.count = slot;
+        this.fail(p + 8, `record ${packets + 1} claims ${caplen} captured bytes (more than ${MAX_RECORD_BYTES}; snaplen is ${this.pcapSnaplen}): corrupt record header`);
+      }
+      let decodeLen = caplen;
+      if (avail < hdr + caplen) {
+        this.start = start;
+        this.packets = packets;
+        batch.count = slot;
+        if (this.eof) return this.needMore('pcap record');
+        if (!this.windowFull()) return ParseStatus.NEED_MORE;
+        decodeLen = avail - hdr; // oversized: decode what fits, skip the rest
+      }
+      const ns = sub * scale;
+      if (ns < 1e9) {
+        tsSec[slot] = sec;
+        tsNsec[slot] = ns;
+      } else {
+        tsSec[slot] = sec + Math.floor(ns / 1e9);
+        tsNsec[slot] = ns % 1e9;
+      }
+      caplens[slot] = caplen;
+      wireLens[slot] = wireLen;
+      linkTypes[slot] = linkType;
+      ifIndex[slot] = 0;
+      frameNo[slot] = ++packets;
+
+      const frame = p + hdr;
+      const frameEnd = frame + decodeLen;
+      let decoded = false;
+      fastPath: {
+        // Link layer: where the IP header starts and which version it must be.
+        let o = frame;
+        let vlanTag = -1;
+        let version: number;
+        if (fast === FastLink.ETHERNET) {
+          if (decodeLen < 14) break fastPath;
+          let type = (b[frame + 12]! << 8) | b[frame + 13]!;
+          o = frame + 14;
+          if (type === 0x8100 || type === 0x88a8 || type === 0x9100) {
+            if (frameEnd - o < 4) break fastPath;
+            vlanTag = ((b[o]! << 8) | b[o + 1]!) & 0x0fff;
+            type = (b[o + 2]! << 8) | b[o + 3]!;
+            o += 4;
+          }
+          if (type === 0x0800) version = 4;
+          else if (type === 0x86dd) version = 6;
+          else break fastPath;
+          if (o >= frameEnd || b[o]! >> 4 !== version) break fastPath;
+        } else {
+          if (o >= frameEnd) break fastPath;
+          version = b[o]! >> 4;
+          if (fast === FastLink.IPV4 ? version !== 4 : fast === FastLink.IPV6 ? version !== 6 : version !== 4 && version !== 6) break fastPath;
+        }
+        // IP header: all checks and reads before any write.
+        const ipAvail = frameEnd - o;
+        let proto: number, ttl: number, ipLen: number, ipId: number;
+        let transport: number, payloadEnd: number;
+        const w = slot << 2;
+        if (version === 4) {
+          if (ipAvail < 20) break fastPath;
+          const ihl = (b[o]! & 0x0f) << 2;
+          if (ihl < 20 || ipAvail < ihl) break fastPath;
+          ipLen = (b[o + 2]! << 8) | b[o + 3]!;
+          if (ipLen < ihl) break fastPath; // also 0 (TSO): the general path
+          if ((b[o + 6]! & 0x3f) !== 0 || b[o + 7] !== 0) break fastPath; // MF or an offset: a fragment
+          ipId = (b[o + 4]! << 8) | b[o + 5]!;
+          ttl = b[o + 8]!;
+          proto = b[o + 9]!;
+          transport = o + ihl;
+          payloadEnd = o + ipLen < frameEnd ? o + ipLen : frameEnd;
+        } else {
+          if (ipAvail < 40) break fastPath;
+          const payloadLen = (b[o + 4]! << 8) | b[o + 5]!;
+          proto = b[o + 6]!;
+          if (payloadLen === 0 || proto === 0 || proto === 43 || proto === 44 || proto === 60) break fastPath;
+          ipLen = 40 + payloadLen;
+          ipId = 0;
+          ttl = b[o + 7]!;
+          transport = o + 40;
+          payloadEnd = o + ipLen < frameEnd ? o + ipLen : frameEnd;
+        }
+        // Transport header.
+        const tAvail = payloadEnd - transport;
+        let flags = IP_ALL;
+        let sport = 0, dport = 0, tcpFlags = 0, seq = 0, ack = 0, window = 0, icmpType = 0, icmpCode = 0, icmpId = 0;
+        if (proto === 6) {
+          if (tAvail < 16 || b[transport + 12]! >> 4 < 5) break fastPath;
+          sport = (b[transport]! << 8) | b[transport + 1]!;
+          dport = (b[transport + 2]! << 8) | b[transport + 3]!;
+          seq = view.getUint32(transport + 4);
+          ack = view.getUint32(transport + 8);
+          tcpFlags = ((b[transport + 12]! & 0x0f) << 8) | b[transport + 13]!;
+          window = (b[transport + 14]! << 8) | b[transport + 15]!;
+          flags |= PORTS_TCP;
+        } else if (proto === 17 || proto === 132 || proto === 136) {
+          if (tAvail < 4) break fastPath;
+          sport = (b[transport]! << 8) | b[transport + 1]!;
+          dport = (b[transport + 2]! << 8) | b[transport + 3]!;
+          flags |= PacketFlag.PORTS;
+        } else if (proto === 1 || proto === 58) {
+          if (tAvail < 2) break fastPath;
+          icmpType = b[transport]!;
+          icmpCode = b[transport + 1]!;
+          const echo = proto === 1 ? icmpType === 0 || icmpType === 8 || icmpType === 13 || icmpType === 14 : icmpType === 128 || icmpType === 129;
+          if (echo && tAvail >= 6) icmpId = (b[transport + 4]! << 8) | b[transport + 5]!;
+          flags |= PacketFlag.ICMP;
+        }
+        // Writes: every decoded field and model slot of the slot.
+        flagsOut[slot] = flags;
+        l3Out[slot] = version;
+        if (version === 4) {
+          srcOut[w] = view.getUint32(o + 12);
+          srcOut[w + 1] = 0;
+          srcOut[w + 2] = 0;
+          srcOut[w + 3] = 0;
+          dstOut[w] = view.getUint32(o + 16);
+          dstOut[w + 1] = 0;
+          dstOut[w + 2] = 0;
+          dstOut[w + 3] = 0;
+        } else {
+          srcOut[w] = view.getUint32(o + 8);
+          srcOut[w + 1] = view.getUint32(o + 12);
+          srcOut[w + 2] = view.getUint32(o + 16);
+          srcOut[w + 3] = view.getUint32(o + 20);
+          dstOut[w] = view.getUint32(o + 24);
+          dstOut[w + 1] = view.getUint32(o + 28);
+          dstOut[w + 2] = view.getUint32(o + 32);
+          dstOut[w + 3] = view.getUint32(o + 36);
+        }
+        protoOut[slot] = proto;
+        ttlOut[slot] = ttl;
+        ipLenOut[slot] = ipLen;
+        ipIdOut[slot] = ipId;
+        sportOut[slot] = sport;
+        dportOut[slot] = dport;
+        tcpFlagsOut[slot] = tcpFlags;
+        seqOut[slot] = seq;
+        ackOut[slot] = ack;
+        windowOut[slot] = window;
+        // Zero in the common case, cleared per batch (clearRareFields): written only when not.
+        if (flags & PacketFlag.ICMP) {
+          icmpTypeOut[slot] = icmpType;
+          icmpCodeOut[slot] = icmpCode;
+          icmpIdOut[slot] = icmpId;
+        }
+        if (vlanTag >= 0) {
+          vlanOut[slot * 4] = vlanTag;
+          vlanCountOut[slot] = 1;
+        }
+        // Head bytes: the first min(headBytes, captured) bytes from the IP header on.
+        const n = ipAvail < headBytes ? ipAvail : headBytes;
+        const base = slot * headBytes;
+        let i = 0;
+        if (wordHead) {
+          let hw = base >>> 2;
+          for (; i + 16 <= n; i += 16, hw += 4) {
+            const s = o + i;
+            headWords[hw] = view.getUint32(s, HOST_LITTLE_ENDIAN);
+            headWords[hw + 1] = view.getUint32(s + 4, HOST_LITTLE_ENDIAN);
+            headWords[hw + 2] = view.getUint32(s + 8, HOST_LITTLE_ENDIAN);
+            headWords[hw + 3] = view.getUint32(s + 12, HOST_LITTLE_ENDIAN);
+          }
+          for (; i + 4 <= n; i += 4, hw++) headWords[hw] = view.getUint32(o + i, HOST_LITTLE_ENDIAN);
+        }
+        for (; i < n; i++) head[base + i] = b[o + i]!;
+        headLenOut[slot] = n;
+        decoded = true;
+      }
+      if (!decoded) {
+        this.generalRecords++;
+        batch.resetSlot(slot);
+        decodeFrame(b, frame, decodeLen, linkType, batch, slot);
+      }
+      slot++;
+      if (decodeLen < caplen) {
+        this.skip = caplen - decodeLen;
+        this.start = end;
+        this.packets = packets;
+        batch.count = slot;
+        return this.needMore('pcap record');
+      }
+      start = frameEnd;
+    }
+    this.start = start;
+    this.packets = packets;
     batch.count = slot;
     return ParseStatus.BATCH_FULL;
   }

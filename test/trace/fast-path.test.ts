@@ -1,0 +1,264 @@
+/**
+ * Differential test of the pcap fast path (parser.ts parsePcapFast) against the general decoder
+ * (resetSlot + decodeFrame for every record, forced with TraceParser.fastPath = false): every
+ * field of every filled slot, head bytes and VLAN entries included, must be equal, on the corpus
+ * and on generated traces built to sit on both sides of each fast-path condition.
+ */
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { PacketBatch } from '../../src/trace/batch.js';
+import { TraceGenerator } from '../../src/trace/generate.js';
+import { ParseStatus, TraceParser } from '../../src/trace/parser.js';
+import { openTrace } from '../../src/trace/reader.js';
+import { MemoryTraceWriter, writeFrames } from '../../src/trace/write.js';
+import { hasShared, sharedDir } from '../support/shared.js';
+import { pcapFile, type PcapRecord } from './build.js';
+
+/** Every per-packet array of a batch (fields with several entries per packet included), by name. */
+function slotArrays(batch: PacketBatch): [string, ArrayLike<number>, number][] {
+  const out: [string, ArrayLike<number>, number][] = [];
+  for (const [name, value] of Object.entries(batch)) {
+    if (!ArrayBuffer.isView(value) || name === 'meta') continue;
+    const array = value as unknown as ArrayLike<number>;
+    out.push([name, array, array.length / batch.capacity]);
+  }
+  return out;
+}
+
+/** Every field of slot i as one string. */
+function slotText(arrays: [string, ArrayLike<number>, number][], i: number): string {
+  let s = '';
+  for (const [name, array, per] of arrays) {
+    s += `${name}=`;
+    for (let k = 0; k < per; k++) s += `${array[i * per + k]},`;
+    s += ' ';
+  }
+  return s;
+}
+
+/**
+ * Decodes a whole in-memory pcap/pcapng with the fast path on or off; returns one string per
+ * packet holding every field of its slot, or the error thrown.
+ */
+function decodeAll(bytes: Uint8Array, fastPath: boolean, capacity: number, headBytes: number): { slots: string[]; error: string; fastRecords: number } {
+  const batch = new PacketBatch(capacity, headBytes);
+  // Start from garbage: whatever a path leaves unwritten shows up as a difference.
+  new Uint8Array(batch.buffer).fill(0x5a);
+  batch.count = 0;
+  const parser = new TraceParser('diff.pcap', bytes);
+  parser.fastPath = fastPath;
+  const arrays = slotArrays(batch);
+  const slots: string[] = [];
+  const take = (): void => {
+    for (let i = 0; i < batch.count; i++) slots.push(slotText(arrays, i));
+    batch.count = 0;
+  };
+  let error = '';
+  try {
+    for (;;) {
+      const status = parser.parse(batch);
+      take();
+      if (status === ParseStatus.END || status === ParseStatus.NEED_MORE) break;
+    }
+  } catch (e) {
+    take();
+    error = e instanceof Error ? e.message : String(e);
+  }
+  return { slots, error, fastRecords: fastPath ? parser.packets - parser.generalRecords : 0 };
+}
+
+function expectSame(bytes: Uint8Array, capacity: number, headBytes: number): number {
+  const fast = decodeAll(bytes, true, capacity, headBytes);
+  const general = decodeAll(bytes, false, capacity, headBytes);
+  expect(fast.error).toBe(general.error);
+  expect(fast.slots.length).toBe(general.slots.length);
+  const first = fast.slots.findIndex((s, i) => s !== general.slots[i]);
+  if (first >= 0) expect({ packet: first + 1, fields: fast.slots[first] }).toEqual({ packet: first + 1, fields: general.slots[first] });
+  return fast.fastRecords;
+}
+
+// ---- Generated frames: each header either well formed or bent at one fast-path condition. ----
+
+const byte = fc.integer({ min: 0, max: 255 });
+
+/** Mostly `usual` (the fast path's case), sometimes anything `other` gives. */
+function mostly<T>(usual: T, other: fc.Arbitrary<T>): fc.Arbitrary<T> {
+  return fc.oneof({ arbitrary: fc.constant(usual), weight: 6 }, { arbitrary: other, weight: 1 });
+}
+
+/** Transport header bytes: usually a whole TCP header or more, sometimes shorter. */
+const transport = fc.oneof(
+  { arbitrary: fc.uint8Array({ minLength: 20, maxLength: 40 }), weight: 3 },
+  { arbitrary: fc.uint8Array({ minLength: 0, maxLength: 19 }), weight: 1 },
+  { arbitrary: fc.uint8Array({ minLength: 0, maxLength: 8 }), weight: 1 },
+);
+
+/** ICMP/ICMPv6 types with an identifier (echo, timestamp) and without. */
+const ICMP_TYPES = [0, 8, 13, 14, 128, 129, 3, 11, 135];
+
+/** Makes a random transport header plausible: a valid TCP data offset, an ICMP type of interest. */
+function shapeTransport(proto: number, l4: number[], pick: number): number[] {
+  if (proto === 6 && l4.length > 12 && l4[12]! < 0x50 && pick % 4 !== 0) l4[12] = 0x50 | (l4[12]! & 0x0f);
+  if ((proto === 1 || proto === 58) && l4.length > 0 && pick % 4 !== 0) l4[0] = ICMP_TYPES[pick % ICMP_TYPES.length]!;
+  return l4;
+}
+
+const ipv4 = fc.record({
+  ihlWords: mostly(5, fc.integer({ min: 0, max: 15 })),
+  version: mostly(4, fc.integer({ min: 0, max: 15 })),
+  lengthDelta: mostly(0, fc.integer({ min: -70, max: 70 })),
+  zeroLength: mostly(false, fc.boolean()),
+  fragHigh: mostly(0x40, fc.oneof(fc.constant(0), byte)),
+  fragLow: mostly(0, byte),
+  proto: fc.oneof(fc.constantFrom(6, 17, 1, 132, 136, 58, 47, 50), byte),
+  fields: fc.uint8Array({ minLength: 60, maxLength: 60 }),
+  l4: transport,
+}).map((h) => {
+  const ihl = h.ihlWords * 4;
+  const header = Array.from(h.fields.subarray(0, Math.max(20, ihl)));
+  header[0] = (h.version << 4) | h.ihlWords;
+  header[6] = h.fragHigh;
+  header[7] = h.fragLow;
+  header[9] = h.proto;
+  const l4 = shapeTransport(h.proto, Array.from(h.l4), h.fields[59]!);
+  const total = h.zeroLength ? 0 : Math.max(0, header.length + l4.length + h.lengthDelta) & 0xffff;
+  header[2] = total >>> 8;
+  header[3] = total & 0xff;
+  return [...header, ...l4];
+});
+
+const ipv6 = fc.record({
+  version: mostly(6, fc.integer({ min: 0, max: 15 })),
+  next: fc.oneof({ arbitrary: fc.constantFrom(6, 17, 58, 1, 132, 59), weight: 4 }, { arbitrary: fc.constantFrom(0, 43, 44, 60), weight: 1 }, { arbitrary: byte, weight: 1 }),
+  lengthDelta: mostly(0, fc.integer({ min: -40, max: 40 })),
+  zeroLength: mostly(false, fc.boolean()),
+  fields: fc.uint8Array({ minLength: 40, maxLength: 40 }),
+  l4: transport,
+}).map((h) => {
+  const header = Array.from(h.fields);
+  header[0] = (h.version << 4) | (header[0]! & 0x0f);
+  header[6] = h.next;
+  const l4 = shapeTransport(h.next, Array.from(h.l4), h.fields[39]!);
+  const payload = h.zeroLength ? 0 : Math.max(0, l4.length + h.lengthDelta) & 0xffff;
+  header[4] = payload >>> 8;
+  header[5] = payload & 0xff;
+  return [...header, ...l4];
+});
+
+interface VlanTag {
+  tpid: number;
+  tci: number;
+}
+
+const ETHER_TYPES = [0x0800, 0x86dd, 0x8100, 0x88a8, 0x9100, 0x0806, 0x8864, 0x8847, 0x05dc];
+
+/** An Ethernet frame: zero to two VLAN tags (random inner types), then IPv4/IPv6 or other bytes. */
+const ethernet = fc.record({
+  macs: fc.uint8Array({ minLength: 12, maxLength: 12 }),
+  tags: fc.oneof(
+    { arbitrary: fc.constant<VlanTag[]>([]), weight: 2 },
+    { arbitrary: fc.array(fc.record<VlanTag>({ tpid: fc.constantFrom(0x8100, 0x88a8, 0x9100), tci: fc.integer({ min: 0, max: 0xffff }) }), { minLength: 1, maxLength: 2 }), weight: 1 },
+  ),
+  ip: fc.oneof(
+    { arbitrary: ipv4.map((d) => ({ type: 0x0800, d })), weight: 3 },
+    { arbitrary: ipv6.map((d) => ({ type: 0x86dd, d })), weight: 2 },
+    { arbitrary: fc.record({ type: fc.constantFrom(...ETHER_TYPES), d: fc.uint8Array({ maxLength: 60 }).map((a) => Array.from(a)) }), weight: 1 },
+  ),
+  swapType: mostly(false, fc.boolean()),
+}).map((e) => {
+  // The IP header's EtherType, or sometimes the other IP version's, so version checks are hit.
+  const ipType = e.swapType ? (e.ip.type === 0x0800 ? 0x86dd : e.ip.type === 0x86dd ? 0x0800 : e.ip.type) : e.ip.type;
+  // macs, TPID of the first tag (or the IP type), then per tag: TCI and the next type.
+  const types = [...e.tags.map((t) => t.tpid), ipType];
+  const out = [...e.macs, types[0]! >>> 8, types[0]! & 0xff];
+  e.tags.forEach((t, k) => out.push(t.tci >>> 8, t.tci & 0xff, types[k + 1]! >>> 8, types[k + 1]! & 0xff));
+  return [...out, ...e.ip.d];
+});
+
+const raw = fc.oneof({ arbitrary: ipv4, weight: 3 }, { arbitrary: ipv6, weight: 2 }, { arbitrary: fc.uint8Array({ maxLength: 30 }).map((a) => Array.from(a)), weight: 1 });
+
+/** A pcap of one link type whose records are cut at random points (caplen < frame) now and then. */
+const trace = fc.constantFrom(1, 1, 1, 101, 12, 14, 228, 229).chain((linkType) =>
+  fc.record({
+    linkType: fc.constant(linkType),
+    bigEndian: fc.boolean(),
+    nano: fc.boolean(),
+    frames: fc.array(fc.record({ frame: linkType === 1 ? ethernet : raw, cut: fc.option(fc.nat(), { freq: 4, nil: undefined }) }), { minLength: 1, maxLength: 24 }),
+    capacity: fc.integer({ min: 1, max: 9 }),
+    headBytes: fc.constantFrom(64, 0, 1, 20, 40, 63, 255),
+  }),
+);
+
+describe('pcap fast path equals the general decoder', () => {
+  it('on generated Ethernet and raw-IP traces: every field of every slot, head bytes included', () => {
+    let fastRecords = 0;
+    let records = 0;
+    fc.assert(fc.property(trace, (t) => {
+      const recs: PcapRecord[] = t.frames.map(({ frame, cut }, i) => {
+        const data = cut === undefined ? frame : frame.slice(0, cut % (frame.length + 1));
+        return { sec: 1_700_000_000 + i, sub: i * 1000, data, wireLen: frame.length };
+      });
+      records += recs.length;
+      fastRecords += expectSame(pcapFile({ linkType: t.linkType, bigEndian: t.bigEndian, nano: t.nano }, recs), t.capacity, t.headBytes);
+    }), { numRuns: 600, seed: 20261122 });
+    // The generator reaches the fast path often (about a fifth of the records), and the fallback too.
+    expect(fastRecords).toBeGreaterThan(records / 6);
+    expect(fastRecords).toBeLessThan(records * 0.9);
+  });
+
+  it('on `pktbench gen` traces (what the decode benchmark reads): all on the fast path', () => {
+    for (const [ipv6, payloadMax, snaplen] of [[0, 0, 262144], [0.3, 1400, 262144], [0.5, 200, 60]] as const) {
+      const gen = new TraceGenerator({ packets: 3000, flows: 200, ipv6, payloadMin: 0, payloadMax, snaplen, mix: { tcp: 60, udp: 30, icmp: 10 } });
+      const writer = new MemoryTraceWriter({ format: 'pcap', interfaces: [{ linkType: gen.linkType }] });
+      writeFrames(gen, writer.encoder);
+      const bytes = writer.bytes();
+      // Every generated frame is of the common shape, snaplen-cut ones included (caplen 60 still
+      // holds Ethernet + IPv4 + TCP; for IPv6 + TCP it does not, and those take the general path).
+      const fast = expectSame(bytes, 512, 64);
+      if (snaplen === 262144) expect(fast).toBe(3000);
+      else expect(fast).toBeGreaterThan(1000);
+    }
+  });
+
+  it('streamed through a 64 KiB window (records cut at the window edge): same slots as the general path in memory', async () => {
+    const gen = new TraceGenerator({ packets: 2500, flows: 100, ipv6: 0.3, payloadMin: 0, payloadMax: 300 });
+    const writer = new MemoryTraceWriter({ format: 'pcap', interfaces: [{ linkType: gen.linkType }] });
+    writeFrames(gen, writer.encoder);
+    const bytes = writer.bytes();
+    expect(bytes.length).toBeGreaterThan(3 * 65536);
+    const dir = mkdtempSync(join(tmpdir(), 'pktbench-fast-path-'));
+    try {
+      const path = join(dir, 'gen.pcap');
+      writeFileSync(path, bytes);
+      const reader = await openTrace(path, { chunkBytes: 65536 });
+      const batch = new PacketBatch(300, 64);
+      new Uint8Array(batch.buffer).fill(0x5a);
+      const arrays = slotArrays(batch);
+      const streamed: string[] = [];
+      while ((await reader.read(batch)) > 0) for (let i = 0; i < batch.count; i++) streamed.push(slotText(arrays, i));
+      await reader.close();
+      const general = decodeAll(bytes, false, 300, 64).slots;
+      expect(streamed.length).toBe(2500);
+      const first = streamed.findIndex((v, i) => v !== general[i]);
+      expect(first).toBe(-1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('on the real captures of the corpus', () => {
+    if (!hasShared) return;
+    const dir = resolve(sharedDir, 'fixtures/pcap/tcpdump');
+    const files = readdirSync(dir).filter((f) => /\.pcap(ng)?$/.test(f)).sort();
+    expect(files.length).toBe(830);
+    let fastRecords = 0;
+    for (const file of files) {
+      const bytes = new Uint8Array(readFileSync(resolve(dir, file)));
+      fastRecords += expectSame(bytes, 64, 64);
+    }
+    expect(fastRecords).toBeGreaterThan(1000);
+  });
+});
