@@ -21,15 +21,22 @@
  * accepted last, ~45,900 rules; about 160 rules evaluated a packet) over a uniform trace of 20,000
  * flows, per-flow pinned, an eighth as many packets (each costs ~10x more).
  *
+ * The machine's ceiling (`ceiling` rows): the same pipeline in N plain worker threads, each over
+ * its own 1/N of an equal trace generated in its own memory, started together, no pool (no
+ * shared batch, no dispatch, no messages per batch). Its N-thread / 1-thread ratio is what N
+ * cores of this machine give this code at all; the pool's ratio is read against it.
+ *
  *   npm run build && node dist/bench/pool-scaling.js [packets] [samples]
  */
 import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { SyntheticTrace } from '../src/cores/synthetic.js';
 import { replay, type ReplayReport } from '../src/harness/pool.js';
 import { PacketBatch } from '../src/trace/batch.js';
 import { generateRuleset } from '../src/rules/generate.js';
 import type { StageSpec } from '../src/pipeline/registry.js';
 import { median, writeBenchResult, type BenchMetric } from './support.js';
+import type { CeilingTask } from './scaling-ceiling-worker.js';
 
 const packets = Number(process.argv[2] ?? 300_000);
 const samples = Number(process.argv[3] ?? 3);
@@ -121,6 +128,41 @@ async function measure(workers: number, mode: Mode): Promise<number> {
   return m;
 }
 
+/** Packets per second of `threads` independent pipelines over `packets` in all (wall of the slowest). */
+async function ceilingOnce(threads: number, stages: StageSpec[], spec: ConstructorParameters<typeof SyntheticTrace>[0]): Promise<number> {
+  const workers = Array.from({ length: threads }, (_, k) => {
+    const task: CeilingTask = { stages, trace: { ...spec, packets: Math.ceil(spec.packets / threads), seed: (spec.seed ?? 1) + k } };
+    return new Worker(new URL('./scaling-ceiling-worker.js', import.meta.url), { workerData: task });
+  });
+  try {
+    await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => { w.once('message', () => resolve()); w.once('error', reject); })));
+    const t0 = performance.now();
+    const done = workers.map((w) => new Promise<{ packets: number }>((resolve, reject) => { w.once('message', resolve); w.once('error', reject); }));
+    for (const w of workers) w.postMessage('go');
+    const reports = await Promise.all(done);
+    const wallNs = (performance.now() - t0) * 1e6;
+    return (reports.reduce((a, r) => a + r.packets, 0) * 1e9) / wallNs;
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+const ceilings = new Map<string, number>();
+async function measureCeiling(workload: 'hash-work' | 'netfilter', threads: number): Promise<number> {
+  const pps: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    pps.push(workload === 'netfilter' ? await ceilingOnce(threads, netfilterStages, netfilterTraceSpec) : await ceilingOnce(threads, stagesFor(false), traceSpec));
+  }
+  const params = { workers: threads, mode: `ceiling-${workload}` };
+  metrics.push({ name: 'pool.ceiling_pps', unit: 'packets/s', direction: 'higher', samples: pps, params });
+  const m = median(pps);
+  ceilings.set(`${workload}/${threads}`, m);
+  rows.push(`${`ceiling ${workload}`.padEnd(16)} threads=${String(threads).padStart(2)} ${Math.round(m).toLocaleString('en-US').padStart(12)} packets/s  (independent threads, no pool)`);
+  return m;
+}
+
+for (let w = 1; w <= maxWorkers; w++) await measureCeiling('hash-work', w);
+for (let w = 1; w <= maxWorkers; w++) await measureCeiling('netfilter', w);
 const main = await measure(1, 'main');
 const pinned: number[] = [];
 const shared: number[] = [];
@@ -145,6 +187,10 @@ const ratios = {
   netfilter_pinned_2_over_1: netfilterPinned[2]! / netfilterPinned[1]!,
   netfilter_pinned_1_over_main_thread: netfilterPinned[1]! / netfilterMain,
   netfilter_worker_capacity_2_over_1: capacities.get('netfilter-pinned/2')! / capacities.get('netfilter-pinned/1')!,
+  ceiling_hash_work_2_over_1: ceilings.get('hash-work/2')! / ceilings.get('hash-work/1')!,
+  ceiling_netfilter_2_over_1: ceilings.get('netfilter/2')! / ceilings.get('netfilter/1')!,
+  pinned_2_over_ceiling_2: pinned[2]! / ceilings.get('hash-work/2')!,
+  netfilter_pinned_2_over_ceiling_2: netfilterPinned[2]! / ceilings.get('netfilter/2')!,
 };
 const path = writeBenchResult('pool-scaling', metrics, { packets, samples, rounds, ratios });
 process.stdout.write(`${rows.join('\n')}\n${JSON.stringify(ratios, null, 2)}\nwrote ${path}\n`);
