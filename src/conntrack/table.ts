@@ -259,19 +259,18 @@ export class ConntrackTable implements ConntrackView {
   warm(hashes: Int32Array, count: number, cursor: Uint32Array): number {
     const buckets = this.buckets;
     const table = this.heads;
-    for (let k = 0; k < count; k++) cursor[k] = table[reciprocalScale(hashes[k]!, buckets)]!;
+    // Bucket indexes first, then the head loads in a loop of their own: the smaller the loop
+    // body, the more of its loads the CPU keeps in flight at once.
+    for (let k = 0; k < count; k++) cursor[k] = reciprocalScale(hashes[k]!, buckets);
+    for (let k = 0; k < count; k++) cursor[k] = table[cursor[k]!]!;
     const nodes = this.nodes;
     let sum = 0;
-    let live = count;
-    for (let depth = 0; depth < WARM_DEPTH && live > 0; depth++) {
-      live = 0;
+    for (let depth = 0; depth < WARM_DEPTH; depth++) {
       for (let k = 0; k < count; k++) {
         const n = cursor[k]!;
         if (n === NO_NODE) continue;
         sum = (sum + nodes[(n & ~1) * NODE_WORDS + C_EXPIRES]!) | 0;
-        const next = nodes[n * NODE_WORDS + N_NEXT]!;
-        cursor[k] = next;
-        if (next !== NO_NODE) live++;
+        cursor[k] = nodes[n * NODE_WORDS + N_NEXT]!;
       }
     }
     return sum;
