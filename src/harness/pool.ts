@@ -51,9 +51,62 @@ export interface ReplayConfig {
    * per-worker batches (column-wise copies).
    */
   readonly transfer?: Transfer;
+  /**
+   * Worker threads kept from one replay to the next (see WorkerPool): the replay uses them
+   * instead of starting its own, and leaves them running. Its size must equal `workers`.
+   */
+  readonly pool?: WorkerPool;
 }
 
 export type Transfer = 'indexed' | 'copy';
+
+/** Batches a pool's worker accepts at once: the most `inFlight` a replay on it may use. */
+export const MAX_IN_FLIGHT = 64;
+
+/**
+ * Worker threads that outlive a replay, so that a series of replays (a scenario's warm-up and
+ * measured runs) runs on threads whose JIT has already compiled the models: every replay
+ * rebuilds each worker's pipeline from its stage specs, but the threads and their compiled code
+ * stay. One replay at a time; close() ends the threads.
+ */
+export class WorkerPool {
+  readonly size: number;
+  /** @internal one single-thread piscina instance per shard. */
+  readonly shards: Piscina[];
+  private inUse = false;
+  private closed = false;
+
+  constructor(size: number) {
+    if (!Number.isInteger(size) || size < 1 || size > 1024) throw new UsageError(`workers must be 1..1024, got ${size}`);
+    const file = workerFile();
+    if (!existsSync(file)) throw new RunFailure(`worker module ${file} is missing (run npm run build)`);
+    this.size = size;
+    this.shards = Array.from({ length: size }, () => newShard(file));
+  }
+
+  /** @internal */
+  acquire(): void {
+    if (this.closed) throw new RunFailure('worker pool is closed');
+    if (this.inUse) throw new RunFailure('worker pool is running another replay');
+    this.inUse = true;
+  }
+
+  /** @internal */
+  release(): void {
+    this.inUse = false;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled(this.shards.map((p) => p.destroy()));
+  }
+}
+
+/** A worker thread: up to MAX_IN_FLIGHT batches posted at once (it orders them by seq). */
+function newShard(file: string): Piscina {
+  return new Piscina({ filename: pathToFileURL(file).href, minThreads: 1, maxThreads: 1, idleTimeout: Number.MAX_SAFE_INTEGER, concurrentTasksPerWorker: MAX_IN_FLIGHT + 1 });
+}
 
 /** Anything that fills a caller-provided batch, as TraceReader.read does (0 = end). */
 export interface BatchReader {
@@ -195,7 +248,8 @@ export async function replay(source: ReplaySource, config: ReplayConfig): Promis
   const batchSize = config.batchSize ?? DEFAULT_BATCH_CAPACITY;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1 << 20) throw new UsageError(`batch size must be 1..1048576, got ${batchSize}`);
   const inFlight = config.inFlight ?? 4;
-  if (!Number.isInteger(inFlight) || inFlight < 1 || inFlight > 1024) throw new UsageError(`in-flight batches must be 1..1024, got ${inFlight}`);
+  if (!Number.isInteger(inFlight) || inFlight < 1 || inFlight > MAX_IN_FLIGHT) throw new UsageError(`in-flight batches must be 1..${MAX_IN_FLIGHT}, got ${inFlight}`);
+  if (config.pool && config.pool.size !== config.workers) throw new UsageError(`the worker pool has ${config.pool.size} threads, the replay asks for ${config.workers}`);
   const registry = await loadRegistry(config.stageModules ?? []);
   validateStages(registry, config.stages);
   return config.workers === 0 ? replayInline(source, config, registry, batchSize) : replayPool(source, config, registry, batchSize, inFlight);
@@ -269,18 +323,27 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
   if (cpus && cpus.length === 0) throw new UsageError('no CPU to pin workers to');
 
   const tStart = performance.now();
-  // Up to inFlight batches per worker are posted at once (the worker orders them by seq).
-  const pools = Array.from({ length: workers }, () => new Piscina({ filename: pathToFileURL(file).href, minThreads: 1, maxThreads: 1, idleTimeout: Number.MAX_SAFE_INTEGER, concurrentTasksPerWorker: inFlight + 1 }));
+  // Threads of the caller's pool are kept (unless this replay fails); our own are ended.
+  const kept = config.pool ?? null;
+  kept?.acquire();
+  const pools = kept ? kept.shards : Array.from({ length: workers }, () => newShard(file));
   let destroyed = false;
+  let failedRun = false;
   const destroy = async (): Promise<void> => {
     if (destroyed) return;
     destroyed = true;
+    if (kept) {
+      kept.release();
+      if (failedRun) await kept.close();
+      return;
+    }
     await Promise.allSettled(pools.map((p) => p.destroy()));
   };
 
   let failure: Failure | null = null;
   const fail = (f: Failure): void => {
     failure ??= f;
+    failedRun = true;
   };
   const failed = (): RunFailure => {
     const f = failure!;
@@ -510,6 +573,9 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
       stages,
       clocks: mergeClocks(reports.map((r) => r.clocks)),
     };
+  } catch (err) {
+    failedRun = true;
+    throw err;
   } finally {
     await destroy();
   }

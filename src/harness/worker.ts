@@ -2,7 +2,7 @@
  * A pool worker (piscina task module). Each piscina instance has exactly one thread, so the
  * module state below is this worker's shard: its pipeline built from the stage specs on 'init',
  * fed batch after batch (views over the shared batch memory, rebuilt only once per buffer slot),
- * read out on 'finish'.
+ * read out on 'finish'. A thread kept in a WorkerPool gets a new 'init' for every replay.
  */
 import { pathToFileURL } from 'node:url';
 import { builtinRegistry } from '../pipeline/builtin.js';
@@ -53,7 +53,11 @@ async function init(control: InitControl, shared: readonly SharedArrayBuffer[]):
   }
   const affinity: AffinityReport = control.pinCpu === null ? { cpu: null, applied: false, tid: null, detail: 'not requested' } : pinCurrentThread(control.pinCpu);
   const pipeline = Pipeline.build(registry, control.stages, { shard: control.shard, shards: control.shards, shared }, { sampleEvery: control.sampleEvery });
+  // A kept thread starts every replay afresh: new pipeline, no views of the last replay's
+  // buffers (their slot ids repeat), batch numbering from 0. Its compiled code stays.
   state = { shard: control.shard, pipeline, affinity, views: new Map(), indexViews: new Map(), inPlaceViews: new Map() };
+  nextSeq = 0;
+  waitingTurn.clear();
   return pack({ shard: control.shard, affinity });
 }
 

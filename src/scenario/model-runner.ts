@@ -18,7 +18,7 @@ import { dirname } from 'node:path';
 import { CoreSimulator } from '../cores/cost.js';
 import { isDispatchPolicy, type DispatchPolicy } from '../cores/dispatch.js';
 import { RunFailure } from '../errors.js';
-import { replay, type ReplayReport } from '../harness/pool.js';
+import { replay, WorkerPool, type ReplayReport } from '../harness/pool.js';
 import type { StageSpec } from '../pipeline/registry.js';
 import type { PacketBatch } from '../trace/batch.js';
 import { prepareRuleset, prepareTc, prepareTrace, rateBits, type NamedText, type PreparedRules, type PreparedTrace } from './inputs.js';
@@ -160,28 +160,36 @@ async function measure(config: ScenarioConfig, rules: PreparedRules, tc: NamedTe
   const stages = pipelineStages(config, rules, tc, threads);
   const runs = config.warmup + config.repeat;
   const samples: Sample[] = [];
-  for (let k = 0; k < runs; k++) {
-    if (context.signal.aborted) throw new RunFailure('interrupted');
-    const report: ReplayReport = await replay(trace.batches() as AsyncIterable<PacketBatch>, {
-      // One worker runs in the main thread (no thread hop, the one-thread reference).
-      workers: threads === 1 ? 0 : threads,
-      dispatch: { policy: 'rss-symmetric' },
-      stages,
-      batchSize: config.batch,
-      signal: context.signal,
-      sampleEvery: options.sampleEvery ?? DEFAULT_SAMPLE_EVERY,
-    });
-    if (report.partial) throw new RunFailure('interrupted');
-    if (k >= config.warmup) {
-      samples.push({
-        packets: report.packets,
-        busyNs: report.perWorker.reduce((a, w) => a + w.busyNs, 0),
-        wallNs: report.wallNs,
-        clocks: report.clocks,
-        stages: report.stages,
+  // The same threads for the warm-up and the measured replays, so that the measured ones run on
+  // threads whose JIT the warm-up has already brought up to speed.
+  const pool = threads === 1 ? null : new WorkerPool(threads);
+  try {
+    for (let k = 0; k < runs; k++) {
+      if (context.signal.aborted) throw new RunFailure('interrupted');
+      const report: ReplayReport = await replay(trace.batches() as AsyncIterable<PacketBatch>, {
+        // One worker runs in the main thread (no thread hop, the one-thread reference).
+        workers: threads === 1 ? 0 : threads,
+        dispatch: { policy: 'rss-symmetric' },
+        stages,
+        batchSize: config.batch,
+        signal: context.signal,
+        sampleEvery: options.sampleEvery ?? DEFAULT_SAMPLE_EVERY,
+        ...(pool ? { pool } : {}),
       });
+      if (report.partial) throw new RunFailure('interrupted');
+      if (k >= config.warmup) {
+        samples.push({
+          packets: report.packets,
+          busyNs: report.perWorker.reduce((a, w) => a + w.busyNs, 0),
+          wallNs: report.wallNs,
+          clocks: report.clocks,
+          stages: report.stages,
+        });
+      }
+      context.progress((k + 1) / runs);
     }
-    context.progress((k + 1) / runs);
+  } finally {
+    await pool?.close();
   }
   return samples;
 }
