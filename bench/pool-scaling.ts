@@ -11,10 +11,11 @@
  * workers + the main thread share them). The `pinned-generate` rows instead synthesise the
  * packets in the main thread during the run (about 0.4 us a packet more main-thread work), to
  * show what a busier main thread costs. Throughput = packets / wall time from the first batch to
- * the merged result; thread start-up is excluded (reported separately by replay). Also recorded:
- * the main thread's dispatch time per packet (wall clock of its hashing/dispatch loop) and the
- * CPU time of the whole process per packet (process.cpuUsage around the run: main thread + all
- * workers, start-up included).
+ * the merged result; each configuration keeps its worker threads (a WorkerPool) for one untimed
+ * warm-up replay and its samples, so that the samples run on compiled code (thread start-up is
+ * outside the samples). Also recorded: the main thread's dispatch time per packet (wall clock of
+ * its hashing/dispatch loop) and the CPU time of the whole process per packet (process.cpuUsage
+ * around the run: main thread + all workers, the pipelines' rebuild included).
  *
  * A second, realistic workload (`netfilter-*` rows): the conntrack model and a Selfnet-like
  * iptables ruleset (5,080 users in 20 /24 networks, per-network jump rules, ESTABLISHED,RELATED
@@ -22,8 +23,8 @@
  * flows, per-flow pinned, an eighth as many packets (each costs ~10x more).
  *
  * The machine's ceiling (`ceiling` rows): the same pipeline in N plain worker threads, each over
- * its own 1/N of an equal trace generated in its own memory, started together, no pool (no
- * shared batch, no dispatch, no messages per batch). Its N-thread / 1-thread ratio is what N
+ * its own 1/N of an equal trace generated in its own memory, run once untimed to warm up, then
+ * on a fresh pipeline started together, no pool (no shared batch, no dispatch, no messages). Its N-thread / 1-thread ratio is what N
  * cores of this machine give this code at all; the pool's ratio is read against it.
  *
  *   npm run build && node dist/bench/pool-scaling.js [packets] [samples]
@@ -31,7 +32,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { SyntheticTrace } from '../src/cores/synthetic.js';
-import { replay, type ReplayReport } from '../src/harness/pool.js';
+import { replay, WorkerPool, type ReplayReport } from '../src/harness/pool.js';
 import { PacketBatch } from '../src/trace/batch.js';
 import { generateRuleset } from '../src/rules/generate.js';
 import type { StageSpec } from '../src/pipeline/registry.js';
@@ -75,14 +76,16 @@ const netfilterStages: StageSpec[] = [{
   config: { conntrack: { buckets: 65536, max: 1_000_000 }, ruleset: { name: 'selfnet-5080-users.rules', text: `${rulesetLines.join('\n')}\n` }, path: 'forward' },
 }];
 
-async function once(workers: number, mode: Mode): Promise<ReplayReport> {
+async function once(workers: number, mode: Mode, pool: WorkerPool | null): Promise<ReplayReport> {
   // pinned-generate: a reader synthesises into the pool's own batches during the run.
   const trace = new SyntheticTrace(traceSpec);
+  const kept = pool ? { pool } : {};
   if (mode === 'netfilter-main' || mode === 'netfilter-pinned') {
-    return replay(netfilterPrepared, { workers: mode === 'netfilter-main' ? 0 : workers, dispatch: { policy: 'rss-symmetric' }, stages: netfilterStages, batchSize: 4096 });
+    return replay(netfilterPrepared, { workers: mode === 'netfilter-main' ? 0 : workers, dispatch: { policy: 'rss-symmetric' }, stages: netfilterStages, batchSize: 4096, ...kept });
   }
   const source = mode === 'pinned-generate' ? { read: (b: PacketBatch) => Promise.resolve(trace.fill(b)) } : prepared;
   return replay(source, {
+    ...kept,
     workers: mode === 'main' ? 0 : workers,
     transfer: mode === 'pinned-copy' ? 'copy' : 'indexed',
     dispatch: { policy: mode === 'shared' ? 'round-robin' : 'rss-symmetric' },
@@ -99,10 +102,15 @@ async function measure(workers: number, mode: Mode): Promise<number> {
   const dispatch: number[] = [];
   const cpu: number[] = [];
   const capacity: number[] = [];
+  const inMain = mode === 'main' || mode === 'netfilter-main';
+  // The same threads for an untimed warm-up replay and the samples (a scenario point's way), so
+  // that the samples run on compiled code, as the main thread's do.
+  const pool = inMain ? null : new WorkerPool(workers);
+  await once(workers, mode, pool);
   for (let s = 0; s < samples; s++) {
-    // CPU time of the whole process (main thread + workers, thread start-up included).
+    // CPU time of the whole process (main thread + workers; the pipelines' rebuild included).
     const c0 = process.cpuUsage();
-    const r = await once(workers, mode);
+    const r = await once(workers, mode, pool);
     const c = process.cpuUsage(c0);
     pps.push(r.pps);
     dispatch.push(r.packets ? r.dispatchNs / r.packets : 0);
@@ -112,7 +120,7 @@ async function measure(workers: number, mode: Mode): Promise<number> {
     const busiest = Math.max(...r.perWorker.map((w) => w.busyNs));
     capacity.push(busiest > 0 ? (r.packets / busiest) * 1e9 : 0);
   }
-  const inMain = mode === 'main' || mode === 'netfilter-main';
+  await pool?.close();
   const params = { workers: inMain ? 0 : workers, mode };
   metrics.push({ name: 'pool.pps', unit: 'packets/s', direction: 'higher', samples: pps, params });
   metrics.push({ name: 'pool.process_cpu_ns_per_packet', unit: 'ns', direction: 'lower', samples: cpu, params });
