@@ -269,7 +269,9 @@ export class ConntrackTable implements ConntrackView {
       for (let k = 0; k < count; k++) {
         const n = cursor[k]!;
         if (n === NO_NODE) continue;
-        sum = (sum + nodes[(n & ~1) * NODE_WORDS + C_EXPIRES]!) | 0;
+        // The connection record's first and last words: a 40-byte record may straddle two lines.
+        const cb = (n & ~1) * NODE_WORDS;
+        sum = (sum + nodes[cb + C_EXPIRES]! + nodes[cb + C_META]!) | 0;
         cursor[k] = nodes[n * NODE_WORDS + N_NEXT]!;
       }
     }
