@@ -5,7 +5,7 @@ import { CoreSimulator, type StageCost } from '../cores/cost.js';
 import { DISPATCH_POLICIES, isDispatchPolicy, type DispatchPolicy } from '../cores/dispatch.js';
 import { SyntheticTrace, SYNTHETIC_KINDS, type SyntheticKind } from '../cores/synthetic.js';
 import { UsageError } from '../errors.js';
-import { replay, type BatchReader, type ReplayReport, type Transfer } from '../harness/pool.js';
+import { replay, WorkerPool, type BatchReader, type ReplayConfig, type ReplayReport, type Transfer } from '../harness/pool.js';
 import { FLOW_ACCOUNTING, type FlowAccountingData } from '../pipeline/flow-accounting.js';
 import type { StageSpec } from '../pipeline/registry.js';
 import { PacketBatch, DEFAULT_BATCH_CAPACITY } from '../trace/batch.js';
@@ -30,6 +30,7 @@ interface ReplayFlags extends ModelFlags {
   cost: string[];
   retaWeights?: string;
   transfer: string;
+  warmup: number;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -154,6 +155,7 @@ export function register(program: Command): void {
     .option('--batch <n>', 'packets per batch (indexed: per source batch read; copy: per worker batch)', parsePositive, DEFAULT_BATCH_CAPACITY)
     .option('--in-flight <n>', 'batches in flight (backpressure bound): source batches shared by the workers (indexed) or per worker (copy)', parsePositive, 4)
     .option('--transfer <mode>', 'indexed: workers read their packets from the shared source batch; copy: re-shard into per-worker batches', 'indexed')
+    .option('--warmup <n>', 'untimed replays of the whole trace first, on the same worker threads, so that the reported one runs on compiled code', parseCount, 0)
     .option('--stage <name[:k=v,...]>', 'pipeline stage, repeatable, in order (default flow-accounting)', collect, [])
     .option('--stage-module <file>', 'module exporting registerStages(registry), repeatable', collect, [])
     .option('--shared-table', 'flow-accounting uses one table shared by all workers (Atomics locks)')
@@ -221,22 +223,41 @@ export function register(program: Command): void {
       process.once('SIGINT', onSigint);
       process.stderr.write('replay: started (Ctrl-C stops and reports partial results)\n');
       let report: ReplayReport;
-      const { reader, close } = await openSource(flags, warn);
+      // With --warmup the worker threads outlive each pass (V8 compiles hot code on background
+      // threads: a fresh thread on busy cores runs long in its slower tiers).
+      const pool = flags.warmup > 0 && flags.workers > 0 ? new WorkerPool(flags.workers) : null;
+      const config: ReplayConfig = {
+        workers: flags.workers,
+        dispatch,
+        stages,
+        batchSize: flags.batch,
+        inFlight: flags.inFlight,
+        pin: flags.pin ?? false,
+        stageModules: flags.stageModule.map((m) => resolve(m)),
+        signal: controller.signal,
+        transfer: flags.transfer as Transfer,
+        ...(pool ? { pool } : {}),
+      };
       try {
-        report = await replay(reader, {
-          workers: flags.workers,
-          dispatch,
-          stages,
-          batchSize: flags.batch,
-          inFlight: flags.inFlight,
-          pin: flags.pin ?? false,
-          stageModules: flags.stageModule.map((m) => resolve(m)),
-          signal: controller.signal,
-          transfer: flags.transfer as Transfer,
-        });
+        for (let k = 0; k < flags.warmup && !controller.signal.aborted; k++) {
+          // Warnings of the trace file are printed once, by the reported pass.
+          const pass = await openSource(flags, () => undefined);
+          try {
+            await replay(pass.reader, config);
+          } finally {
+            await pass.close();
+          }
+          process.stderr.write(`replay: warm-up ${k + 1}/${flags.warmup} done\n`);
+        }
+        const { reader, close } = await openSource(flags, warn);
+        try {
+          report = await replay(reader, config);
+        } finally {
+          await close();
+        }
       } finally {
         process.removeListener('SIGINT', onSigint);
-        await close();
+        await pool?.close();
       }
       // The shaper is one qdisc behind one lock in the kernel: its measured cost, as the cores
       // model's serialized resource, says how far the workers' rate can go (a second pass).

@@ -25,6 +25,18 @@ describe('pktbench replay', () => {
     expect(b.stages).toEqual(a.stages);
   });
 
+  it('--warmup replays untimed first on the same threads; the reported pass is a whole, equal replay', () => {
+    const base = ['replay', '--synthetic', 'zipf:6000:300', '--stage', 'hash-work:rounds=2', '--stage', 'flow-accounting', '--batch', '1000', '--json', '--workers', '2'];
+    const cold = runCli(base);
+    const warm = runCli([...base, '--warmup', '2']);
+    expect(warm.code).toBe(0);
+    expect(warm.stderr).toContain('replay: warm-up 1/2 done\nreplay: warm-up 2/2 done\n');
+    const a = JSON.parse(cold.stdout) as { stages: unknown; packets: number };
+    const b = JSON.parse(warm.stdout) as { stages: unknown; packets: number };
+    expect(b.packets).toBe(6000);
+    expect(b.stages).toEqual(a.stages);
+  });
+
   it('a failing worker: exit 1, one line naming worker and batch, no stack trace', () => {
     const r = runCli(['replay', '--synthetic', 'uniform:5000:100', '--workers', '2', '--stage-module', 'fixtures/cores/failing-stage.mjs', '--stage', 'fail-at-frame:frame=2500']);
     expect(r.code).toBe(1);
