@@ -22,7 +22,7 @@
  * accepted last, ~45,900 rules; about 160 rules evaluated a packet) over a uniform trace of 20,000
  * flows, per-flow pinned, an eighth as many packets (each costs ~10x more).
  *
- * The machine's ceiling (`ceiling` rows): the same pipeline in N plain worker threads, each over
+ * The machine's ceiling (`ceiling` rows, bench/pool-scaling.worker.ts): the same pipeline in N plain worker threads, each over
  * its own 1/N of an equal trace generated in its own memory, run once untimed to warm up, then
  * on a fresh pipeline started together, no pool (no shared batch, no dispatch, no messages). Its N-thread / 1-thread ratio is what N
  * cores of this machine give this code at all; the pool's ratio is read against it.
@@ -37,7 +37,7 @@ import { PacketBatch } from '../src/trace/batch.js';
 import { generateRuleset } from '../src/rules/generate.js';
 import type { StageSpec } from '../src/pipeline/registry.js';
 import { median, writeBenchResult, type BenchMetric } from './support.js';
-import type { CeilingTask } from './scaling-ceiling-worker.js';
+import type { CeilingTask } from './pool-scaling.worker.js';
 
 const packets = Number(process.argv[2] ?? 300_000);
 const samples = Number(process.argv[3] ?? 3);
@@ -140,7 +140,7 @@ async function measure(workers: number, mode: Mode): Promise<number> {
 async function ceilingOnce(threads: number, stages: StageSpec[], spec: ConstructorParameters<typeof SyntheticTrace>[0]): Promise<number> {
   const workers = Array.from({ length: threads }, (_, k) => {
     const task: CeilingTask = { stages, trace: { ...spec, packets: Math.ceil(spec.packets / threads), seed: (spec.seed ?? 1) + k } };
-    return new Worker(new URL('./scaling-ceiling-worker.js', import.meta.url), { workerData: task });
+    return new Worker(new URL('./pool-scaling.worker.js', import.meta.url), { workerData: task });
   });
   try {
     await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => { w.once('message', () => resolve()); w.once('error', reject); })));
