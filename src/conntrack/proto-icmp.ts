@@ -11,7 +11,7 @@
  */
 import type { PacketBatch } from '../trace/batch.js';
 import { PacketResult, type ConntrackTable, type PacketResultValue } from './table.js';
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, icmpMayCreate, icmpReplyType } from './tuple.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, carriesPorts, icmpMayCreate, icmpReplyType } from './tuple.js';
 
 /** NR_ICMP_TYPES: ICMPv4 types above it are refused by icmp_error. */
 export const NR_ICMP_TYPES = 18;
@@ -36,11 +36,6 @@ function be16(h: Uint8Array, o: number): number {
 
 function be32(h: Uint8Array, o: number): number {
   return ((h[o]! << 24) | (h[o + 1]! << 16) | (h[o + 2]! << 8) | h[o + 3]!) >>> 0;
-}
-
-function carriesPorts(proto: number): boolean {
-  // TCP, UDP, UDP-Lite, SCTP, DCCP: the first four L4 bytes are the ports.
-  return proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_UDPLITE || proto === 132 || proto === 33;
 }
 
 /**

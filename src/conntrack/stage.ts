@@ -17,7 +17,7 @@ import { icmpIsError, icmpPacket, NR_ICMP_TYPES, setQuotedTuple } from './proto-
 import { tcpPacket } from './proto-tcp.js';
 import { genericPacket, udpPacket } from './proto-udp.js';
 import { CtStatus, NO_NODE, PacketResult, type ConntrackTable, type PacketResultValue } from './table.js';
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, icmpReplyType } from './tuple.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, carriesPorts, icmpReplyType } from './tuple.js';
 
 const BROKEN = PacketFlag.MALFORMED | PacketFlag.IP_PARTIAL;
 /** Flags a packet needs (TCP also needs PacketFlag.TCP) and must not have for prepare() to hash it ahead. */
@@ -99,11 +99,7 @@ export class ConntrackInStage implements PipelineStage {
       const flags = flagsOf[i]!;
       if ((flags & PREPARE_MASK) !== PREPARE_WANT) continue;
       const proto = protoOf[i]!;
-      if (proto === IPPROTO_TCP) {
-        if ((flags & PacketFlag.TCP) === 0) continue;
-      } else if (proto !== IPPROTO_UDP && proto !== IPPROTO_UDPLITE && proto !== 132 && proto !== 33) {
-        continue;
-      }
+      if (!carriesPorts(proto) || (proto === IPPROTO_TCP && (flags & PacketFlag.TCP) === 0)) continue;
       const w = i * 4;
       const h = batch.l3[i] === 6
         ? hasher.hashInt32(6, proto, s[w]! | 0, s[w + 1]! | 0, s[w + 2]! | 0, s[w + 3]! | 0, d[w]! | 0, d[w + 1]! | 0, d[w + 2]! | 0, d[w + 3]! | 0, batch.sport[i]!, batch.dport[i]!)
@@ -169,7 +165,7 @@ export class ConntrackInStage implements PipelineStage {
       if (icmpIsError(l3, type)) return this.related(batch, i, nowMs);
       sport = batch.icmpId[i]!;
       dport = (type << 8) | batch.icmpCode[i]!;
-    } else if (proto === IPPROTO_UDP || proto === IPPROTO_UDPLITE || proto === 132 || proto === 33) {
+    } else if (carriesPorts(proto)) {
       if ((flags & PacketFlag.PORTS) === 0) return this.invalid(batch, i);
       sport = batch.sport[i]!;
       dport = batch.dport[i]!;

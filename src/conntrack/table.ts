@@ -186,7 +186,8 @@ export class ConntrackTable implements ConntrackView {
   protoState = new Uint8Array(0);
   /**
    * Per node (NODE_WORDS words, see N_*): the next node in its chain (NO_NODE ends it; for free
-   * entries, the free list), first source and destination address words, ports; per connection (C_EXPIRES, C_META): expiry stamp and l3 << 8 | proto.
+   * entries, the free list), first source and destination address words, ports; per connection
+   * (C_EXPIRES, C_META): expiry stamp and l3 << 8 | proto.
    */
   nodes = new Uint32Array(0);
   mark = new Uint32Array(0);

@@ -77,6 +77,11 @@ export function reciprocalScale(hash: number, size: number): number {
   return Math.floor((hi + Math.floor(lo / 65536)) / 65536);
 }
 
+/** Protocols whose first four L4 bytes are the ports: TCP, UDP, UDP-Lite, SCTP, DCCP. */
+export function carriesPorts(proto: number): boolean {
+  return proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_UDPLITE || proto === 132 || proto === 33;
+}
+
 /** The ICMP reply type for a request type (icmp_invert_tuple's invmap); -1 when none. */
 export function icmpReplyType(l3: number, type: number): number {
   if (l3 === 4) {

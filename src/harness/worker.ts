@@ -85,27 +85,25 @@ function runBatch(state: ShardState, msg: Extract<TaskMessage, { kind: 'batch' |
     state.pipeline.runBatch(b, msg.originSec);
     return pack({ packets: b.count, busyNs: state.pipeline.busyNs - before });
   }
-  {
-    // This shard's packets run in place in the batch the workers share, read through the index
-    // list. The models write verdicts, marks and conntrack states into arrays of this thread's
-    // own (ownModelSlots): workers writing into one shared batch would share cache lines (false
-    // sharing) and each core would keep stealing them from the other. Only those few slots are
-    // copied in; the packets' other fields are read where the reader wrote them.
-    let b = state.inPlaceViews.get(msg.slot);
-    if (!b) {
-      b = PacketBatch.fromBuffer(msg.buffer, true);
-      state.inPlaceViews.set(msg.slot, b);
-    }
-    let index = state.indexViews.get(msg.indexSlot);
-    if (!index) {
-      index = new Uint32Array(msg.index);
-      state.indexViews.set(msg.indexSlot, index);
-    }
-    b.takeModelSlots(index, msg.count);
-    const before = state.pipeline.busyNs;
-    state.pipeline.runIndexed(b, index, msg.count, msg.originSec);
-    return pack({ packets: msg.count, busyNs: state.pipeline.busyNs - before });
+  // This shard's packets run in place in the batch the workers share, read through the index
+  // list. The models write verdicts, marks and conntrack states into arrays of this thread's
+  // own (ownModelSlots): workers writing into one shared batch would share cache lines (false
+  // sharing) and each core would keep stealing them from the other. Only those few slots are
+  // copied in; the packets' other fields are read where the reader wrote them.
+  let b = state.inPlaceViews.get(msg.slot);
+  if (!b) {
+    b = PacketBatch.fromBuffer(msg.buffer, true);
+    state.inPlaceViews.set(msg.slot, b);
   }
+  let index = state.indexViews.get(msg.indexSlot);
+  if (!index) {
+    index = new Uint32Array(msg.index);
+    state.indexViews.set(msg.indexSlot, index);
+  }
+  b.takeModelSlots(index, msg.count);
+  const before = state.pipeline.busyNs;
+  state.pipeline.runIndexed(b, index, msg.count, msg.originSec);
+  return pack({ packets: msg.count, busyNs: state.pipeline.busyNs - before });
 }
 
 function finish(state: ShardState, endNs: number | null): Uint8Array {

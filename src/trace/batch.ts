@@ -138,6 +138,14 @@ interface ModelSlotViews {
   readonly u8: readonly (readonly [Uint8Array, Uint8Array])[];
 }
 
+/** Field f's typed array of n elements: a view over `buffer` at `offset`, or (null) memory of its own. */
+function fieldArray(f: Field, n: number, buffer: SharedArrayBuffer | null, offset: number): Float64Array | Uint32Array | Uint16Array | Uint8Array {
+  if (f.name === 'tsSec' || f.name === 'frameNo') return buffer ? new Float64Array(buffer, offset, n) : new Float64Array(n);
+  if (f.bytesPerElement === 4) return buffer ? new Uint32Array(buffer, offset, n) : new Uint32Array(n);
+  if (f.bytesPerElement === 2) return buffer ? new Uint16Array(buffer, offset, n) : new Uint16Array(n);
+  return buffer ? new Uint8Array(buffer, offset, n) : new Uint8Array(n);
+}
+
 function align8(n: number): number {
   return (n + 7) & ~7;
 }
@@ -251,16 +259,16 @@ export class PacketBatch {
     const pairs = { u32: [] as [Uint32Array, Uint32Array][], u16: [] as [Uint16Array, Uint16Array][], u8: [] as [Uint8Array, Uint8Array][] };
     for (const f of layout(headBytes)) {
       const n = f.perPacket * capacity;
+      const shared = fieldArray(f, n, this.buffer, offset);
       if (ownModelSlots && MODEL_SLOTS.has(f.name)) {
-        if (f.bytesPerElement === 4) pairs.u32.push([new Uint32Array(this.buffer, offset, n), (views[f.name] = new Uint32Array(n)) as Uint32Array]);
-        else if (f.bytesPerElement === 2) pairs.u16.push([new Uint16Array(this.buffer, offset, n), (views[f.name] = new Uint16Array(n)) as Uint16Array]);
-        else pairs.u8.push([new Uint8Array(this.buffer, offset, n), (views[f.name] = new Uint8Array(n)) as Uint8Array]);
+        const own = fieldArray(f, n, null, 0);
+        views[f.name] = own;
+        // One list per element type keeps takeModelSlots' copy loops monomorphic.
+        if (shared instanceof Uint32Array) pairs.u32.push([shared, own as Uint32Array]);
+        else if (shared instanceof Uint16Array) pairs.u16.push([shared, own as Uint16Array]);
+        else pairs.u8.push([shared as Uint8Array, own as Uint8Array]);
       } else {
-        views[f.name] =
-          f.name === 'tsSec' || f.name === 'frameNo' ? new Float64Array(this.buffer, offset, n)
-          : f.bytesPerElement === 4 ? new Uint32Array(this.buffer, offset, n)
-          : f.bytesPerElement === 2 ? new Uint16Array(this.buffer, offset, n)
-          : new Uint8Array(this.buffer, offset, n);
+        views[f.name] = shared;
       }
       offset = align8(offset + f.bytesPerElement * n) + FIELD_STAGGER;
     }
