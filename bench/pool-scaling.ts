@@ -27,7 +27,9 @@
  * on a fresh pipeline started together, no pool (no shared batch, no dispatch, no messages). Its N-thread / 1-thread ratio is what N
  * cores of this machine give this code at all; the pool's ratio is read against it.
  *
- *   npm run build && node dist/bench/pool-scaling.js [packets] [samples]
+ *   npm run build && node dist/bench/pool-scaling.js [packets] [samples] [--workers 1,2,4,8,16]
+ *
+ * `--workers` picks the worker counts (default 1..N); 1 and 2 are always measured, for the ratios.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -42,6 +44,15 @@ import type { CeilingTask } from './pool-scaling.worker.js';
 const packets = Number(process.argv[2] ?? 300_000);
 const samples = Number(process.argv[3] ?? 3);
 const maxWorkers = Math.max(2, availableParallelism());
+const workerCounts = ((): number[] => {
+  const i = process.argv.indexOf('--workers');
+  const listed = i > 0 && process.argv[i + 1] ? process.argv[i + 1]!.split(',').map(Number) : [];
+  for (const n of listed) {
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--workers: ${process.argv[i + 1]} is not a list of worker counts (e.g. 1,2,4,8)`);
+  }
+  const all = listed.length > 0 ? [1, 2, ...listed] : Array.from({ length: maxWorkers }, (_, k) => k + 1);
+  return [...new Set(all)].sort((a, b) => a - b);
+})();
 const rounds = 40;
 
 function stagesFor(shared: boolean): StageSpec[] {
@@ -169,12 +180,12 @@ async function measureCeiling(workload: 'hash-work' | 'netfilter', threads: numb
   return m;
 }
 
-for (let w = 1; w <= maxWorkers; w++) await measureCeiling('hash-work', w);
-for (let w = 1; w <= maxWorkers; w++) await measureCeiling('netfilter', w);
+for (const w of workerCounts) await measureCeiling('hash-work', w);
+for (const w of workerCounts) await measureCeiling('netfilter', w);
 const main = await measure(1, 'main');
 const pinned: number[] = [];
 const shared: number[] = [];
-for (let w = 1; w <= maxWorkers; w++) {
+for (const w of workerCounts) {
   pinned[w] = await measure(w, 'pinned');
   shared[w] = await measure(w, 'shared');
 }
@@ -183,7 +194,7 @@ const generate1 = await measure(1, 'pinned-generate');
 const generate2 = await measure(2, 'pinned-generate');
 const netfilterMain = await measure(1, 'netfilter-main');
 const netfilterPinned: number[] = [];
-for (let w = 1; w <= maxWorkers; w++) netfilterPinned[w] = await measure(w, 'netfilter-pinned');
+for (const w of workerCounts) netfilterPinned[w] = await measure(w, 'netfilter-pinned');
 const ratios = {
   pinned_indexed_over_copy_at_2: pinned[2]! / copyAt2,
   pinned_2_over_1: pinned[2]! / pinned[1]!,
@@ -200,5 +211,17 @@ const ratios = {
   pinned_2_over_ceiling_2: pinned[2]! / ceilings.get('hash-work/2')!,
   netfilter_pinned_2_over_ceiling_2: netfilterPinned[2]! / ceilings.get('netfilter/2')!,
 };
-const path = writeBenchResult('pool-scaling', metrics, { packets, samples, rounds, ratios });
-process.stdout.write(`${rows.join('\n')}\n${JSON.stringify(ratios, null, 2)}\nwrote ${path}\n`);
+// Speed-up over one worker (one thread for the ceiling) at each measured count: the scaling curve.
+const curve = workerCounts.map((w) => ({
+  workers: w,
+  pinned: pinned[w]! / pinned[1]!,
+  shared: shared[w]! / shared[1]!,
+  netfilter_pinned: netfilterPinned[w]! / netfilterPinned[1]!,
+  ceiling_hash_work: ceilings.get(`hash-work/${w}`)! / ceilings.get('hash-work/1')!,
+  ceiling_netfilter: ceilings.get(`netfilter/${w}`)! / ceilings.get('netfilter/1')!,
+}));
+const path = writeBenchResult('pool-scaling', metrics, { packets, samples, rounds, ratios, curve });
+const curveRows = curve.map((c) =>
+  `  ${String(c.workers).padStart(2)}  pinned ${c.pinned.toFixed(2)}x  shared ${c.shared.toFixed(2)}x  netfilter ${c.netfilter_pinned.toFixed(2)}x  ` +
+  `ceiling hash-work ${c.ceiling_hash_work.toFixed(2)}x  ceiling netfilter ${c.ceiling_netfilter.toFixed(2)}x`);
+process.stdout.write(`${rows.join('\n')}\nspeed-up over 1 worker:\n${curveRows.join('\n')}\n${JSON.stringify(ratios, null, 2)}\nwrote ${path}\n`);
