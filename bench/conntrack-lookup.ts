@@ -87,7 +87,7 @@ function perPacketRun(t: ConntrackTable): Rate {
 }
 
 const runHashes = new Int32Array(PREPARE_RUN);
-const runHeads = new Uint32Array(PREPARE_RUN);
+const runHeads = new Int32Array(PREPARE_RUN);
 let warmed = 0;
 
 /** ConntrackInStage's order: hash a run ahead, warm its chain heads and records, then walk. */

@@ -61,7 +61,7 @@ export class ConntrackInStage implements PipelineStage {
   private preHash = new Int32Array(0);
   private preReady = new Uint8Array(0);
   private runHashes = new Int32Array(0);
-  private runHeads = new Uint32Array(0);
+  private runHeads = new Int32Array(0);
   /** What the cache-warming loads summed to (kept so that they are not optimised away). */
   warmed = 0;
 
@@ -79,7 +79,7 @@ export class ConntrackInStage implements PipelineStage {
     }
     if (this.runHashes.length < to - from) {
       this.runHashes = new Int32Array(to - from);
-      this.runHeads = new Uint32Array(to - from);
+      this.runHeads = new Int32Array(to - from);
     }
     if (this.preparedBatch !== batch) {
       this.preReady.fill(0);

@@ -20,7 +20,12 @@ import { NAT_STATUS_DST, NAT_STATUS_SRC, type ConntrackView } from './view.js';
 import { TcpState, Timeouts } from './timeouts.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, icmpReplyType, reciprocalScale, TupleHasher, type HashAlgorithm } from './tuple.js';
 
-export const NO_NODE = 0xffffffff;
+/**
+ * End of a chain (and "no entry"). The chain arrays are Int32Arrays so that node numbers, tuple
+ * words and stamps stay int32 on the per-packet path: V8 compiles int32 loads, compares and index
+ * arithmetic to plain machine instructions, while a u32 above 2^31 takes a float or checked path.
+ */
+export const NO_NODE = -1;
 
 /** What a protocol handler tells the core (the sign convention of nf_conntrack_handle_packet). */
 export const PacketResult = {
@@ -177,7 +182,7 @@ export class ConntrackTable implements ConntrackView {
   readonly stats = new ConntrackStats();
   /** nf_conntrack_count: allocated entries, unconfirmed ones included. */
   count = 0;
-  readonly heads: Uint32Array;
+  readonly heads: Int32Array;
 
   capacity = 0;
   // Per connection (arrays are replaced when the table grows; read them through the table).
@@ -187,9 +192,10 @@ export class ConntrackTable implements ConntrackView {
   /**
    * Per node (NODE_WORDS words, see N_*): the next node in its chain (NO_NODE ends it; for free
    * entries, the free list), first source and destination address words, ports; per connection
-   * (C_EXPIRES, C_META): expiry stamp and l3 << 8 | proto.
+   * (C_EXPIRES, C_META): expiry stamp and l3 << 8 | proto. Words are stored as int32 (the same
+   * 32 bits); the accessors below give them back as u32.
    */
-  nodes = new Uint32Array(0);
+  nodes = new Int32Array(0);
   mark = new Uint32Array(0);
   /** Protocol word: UDP stream_ts; TCP last index/dir and flags (proto-tcp.ts). */
   aux = new Uint32Array(0);
@@ -222,7 +228,7 @@ export class ConntrackTable implements ConntrackView {
     this.timeouts = config.timeouts;
     this.tcpLoose = config.tcpLoose;
     this.tcpBeLiberal = config.tcpBeLiberal;
-    this.heads = new Uint32Array(this.buckets).fill(NO_NODE);
+    this.heads = new Int32Array(this.buckets).fill(NO_NODE);
     this.rng = (config.seed ^ 0x9e3779b9) >>> 0 || 1;
     this.grow(Math.min(this.max, 4096));
   }
@@ -257,7 +263,7 @@ export class ConntrackTable implements ConntrackView {
    * in one pass are independent and overlap. Reads only; returns a value computed from every load
    * so that the compiler keeps them. `cursor` is scratch space of at least `count` entries.
    */
-  warm(hashes: Int32Array, count: number, cursor: Uint32Array): number {
+  warm(hashes: Int32Array, count: number, cursor: Int32Array): number {
     const buckets = this.buckets;
     const table = this.heads;
     // Bucket indexes first, then the head loads in a loop of their own: the smaller the loop
@@ -269,7 +275,7 @@ export class ConntrackTable implements ConntrackView {
     for (let depth = 0; depth < WARM_DEPTH; depth++) {
       for (let k = 0; k < count; k++) {
         const n = cursor[k]!;
-        if (n === NO_NODE) continue;
+        if (n < 0) continue;
         // The connection record's first and last words: a 40-byte record may straddle two lines.
         const cb = (n & ~1) * NODE_WORDS;
         sum = (sum + nodes[cb + C_EXPIRES]! + nodes[cb + C_META]!) | 0;
@@ -311,17 +317,17 @@ export class ConntrackTable implements ConntrackView {
 
   /** First word of node n's source address (the whole IPv4 address). */
   srcOf(n: number): number {
-    return this.nodes[n * NODE_WORDS + N_SRC]!;
+    return this.nodes[n * NODE_WORDS + N_SRC]! >>> 0;
   }
 
   /** First word of node n's destination address. */
   dstOf(n: number): number {
-    return this.nodes[n * NODE_WORDS + N_DST]!;
+    return this.nodes[n * NODE_WORDS + N_DST]! >>> 0;
   }
 
   /** sport << 16 | dport of node n's tuple (ICMP: id << 16 | type << 8 | code). */
   portsOf(n: number): number {
-    return this.nodes[n * NODE_WORDS + N_PORTS]!;
+    return this.nodes[n * NODE_WORDS + N_PORTS]! >>> 0;
   }
 
   isExpired(c: number, nowMs: number): boolean {
@@ -335,7 +341,7 @@ export class ConntrackTable implements ConntrackView {
   }
 
   refresh(c: number, nowMs: number, timeoutMs: number): void {
-    this.nodes[c * CONN_WORDS + C_EXPIRES] = (nowMs + timeoutMs) >>> 0;
+    this.nodes[c * CONN_WORDS + C_EXPIRES] = (nowMs + timeoutMs) | 0;
   }
 
   // --- lookup --------------------------------------------------------------------------------
@@ -362,7 +368,7 @@ export class ConntrackTable implements ConntrackView {
         if (nx !== NO_NODE && nx >>> 1 === n >>> 1) nx = nodes[nx * NODE_WORDS + N_NEXT]!;
         this.kill(n >>> 1);
         this.stats.expired++;
-      } else if ((nodes[b + N_SRC]! | 0) === src0 && (nodes[b + N_DST]! | 0) === dst0 && (nodes[b + N_PORTS]! | 0) === ports &&
+      } else if (nodes[b + N_SRC] === src0 && nodes[b + N_DST] === dst0 && nodes[b + N_PORTS] === ports &&
         nodes[cb + C_META] === meta && (meta >>> 8 !== 6 || this.extEqual(n))) {
         found = n;
         break;
@@ -421,16 +427,16 @@ export class ConntrackTable implements ConntrackView {
     const nodes = this.nodes;
     const bo = o * NODE_WORDS;
     const br = r * NODE_WORDS;
-    nodes[bo + C_EXPIRES] = nowMs >>> 0;
+    nodes[bo + C_EXPIRES] = nowMs | 0;
     nodes[c * CONN_WORDS + C_META] = (l3 << 8) | proto;
     nodes[bo + N_SRC] = this.ps0; nodes[bo + N_DST] = this.pd0;
     nodes[br + N_SRC] = this.pd0; nodes[br + N_DST] = this.ps0;
     nodes[bo + N_PORTS] = (this.psport << 16) | this.pdport;
     if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) {
       const type = icmpReplyType(l3, this.pdport >>> 8);
-      nodes[br + N_PORTS] = ((this.psport << 16) | ((type & 0xff) << 8) | (this.pdport & 0xff)) >>> 0;
+      nodes[br + N_PORTS] = (this.psport << 16) | ((type & 0xff) << 8) | (this.pdport & 0xff);
     } else {
-      nodes[br + N_PORTS] = ((this.pdport << 16) | this.psport) >>> 0;
+      nodes[br + N_PORTS] = (this.pdport << 16) | this.psport;
     }
     if (l3 === 6) {
       if (this.ext === null) this.ext = new Uint32Array(this.capacity * 12);
@@ -680,8 +686,8 @@ export class ConntrackTable implements ConntrackView {
     // nf_nat_setup_info sets IPS_SRC_NAT/IPS_DST_NAT only when the binding changes the tuple.
     const before = this.nodes[slot]!;
     const beforePort = this.nodes[br + N_PORTS]!;
-    let changed = before !== (a0 >>> 0);
-    this.nodes[slot] = a0 >>> 0;
+    let changed = before !== (a0 | 0);
+    this.nodes[slot] = a0;
     if (six && this.ext) {
       const x = r * 6 + (isSource ? 3 : 0);
       changed ||= this.ext[x] !== a1 >>> 0 || this.ext[x + 1] !== a2 >>> 0 || this.ext[x + 2] !== a3 >>> 0;
@@ -689,9 +695,9 @@ export class ConntrackTable implements ConntrackView {
     }
     if (port !== 0) {
       const p = this.nodes[br + N_PORTS]!;
-      if (icmp) this.nodes[br + N_PORTS] = (((port & 0xffff) << 16) | (p & 0xffff)) >>> 0; // the echo id
-      else if (isSource) this.nodes[br + N_PORTS] = ((p & 0xffff0000) | (port & 0xffff)) >>> 0;
-      else this.nodes[br + N_PORTS] = (((port & 0xffff) << 16) | (p & 0xffff)) >>> 0;
+      if (icmp) this.nodes[br + N_PORTS] = ((port & 0xffff) << 16) | (p & 0xffff); // the echo id
+      else if (isSource) this.nodes[br + N_PORTS] = (p & 0xffff0000) | (port & 0xffff);
+      else this.nodes[br + N_PORTS] = ((port & 0xffff) << 16) | (p & 0xffff);
     }
     if (changed || beforePort !== this.nodes[br + N_PORTS]) this.status[ctId] = this.status[ctId]! | (isSource ? CtStatus.SRC_NAT : CtStatus.DST_NAT);
     if (confirmed) this.link(r, this.hashNode(r));
@@ -744,9 +750,11 @@ export class ConntrackTable implements ConntrackView {
     if (capacity <= this.capacity) return;
     const copy8 = (a: Uint8Array, n: number) => { const b = new Uint8Array(n); b.set(a); return b; };
     const copy32 = (a: Uint32Array, n: number) => { const b = new Uint32Array(n); b.set(a); return b; };
+    const nodes = new Int32Array(capacity * CONN_WORDS);
+    nodes.set(this.nodes);
     this.status = copy8(this.status, capacity);
     this.protoState = copy8(this.protoState, capacity);
-    this.nodes = copy32(this.nodes, capacity * CONN_WORDS);
+    this.nodes = nodes;
     this.mark = copy32(this.mark, capacity);
     this.aux = copy32(this.aux, capacity);
     this.tdEnd = copy32(this.tdEnd, capacity * 2);
