@@ -56,10 +56,13 @@ async function runOurs(file: string, headBytes: number): Promise<Run> {
   const reader = await openTrace(file);
   let packets = 0;
   let checksum = 0;
+  // The batch's arrays in locals, as the C loop reads its struct: the consumer should cost what
+  // C's does, so that the rate measures the reader.
+  const { flags, src, dst, sport, dport, proto } = batch;
   while ((await reader.read(batch)) > 0) {
     const n = batch.count;
     for (let i = 0; i < n; i++) {
-      if (batch.flags[i]! & PacketFlag.PORTS) checksum = (checksum + batch.src[i * 4]! + batch.dst[i * 4]! + batch.sport[i]! + batch.dport[i]! + batch.proto[i]!) >>> 0;
+      if (flags[i]! & PacketFlag.PORTS) checksum = (checksum + src[i * 4]! + dst[i * 4]! + sport[i]! + dport[i]! + proto[i]!) >>> 0;
     }
     packets += n;
   }

@@ -172,6 +172,15 @@ export class PacketBatch {
   readonly headBytes: number;
   /** [count, batchId, headBytes, capacity, ...reserved]: travels with the buffer. */
   readonly meta: Int32Array;
+  /**
+   * The whole buffer as 64-, 32-, 16- and 8-bit elements: a writer of many fields (the pcap fast
+   * path) indexes these four at each field's element offset (`byteOffset` of the field's view
+   * divided by its element size) instead of reaching through one array object per field.
+   */
+  readonly all64: Float64Array;
+  readonly all32: Uint32Array;
+  readonly all16: Uint16Array;
+  readonly all8: Uint8Array;
 
   // Record fields.
   /** Seconds since the epoch (integer valued; float64 so that times past 2^32 s fit). */
@@ -250,6 +259,10 @@ export class PacketBatch {
     this.capacity = capacity;
     this.headBytes = headBytes;
     this.meta = new Int32Array(this.buffer, 0, META_WORDS);
+    this.all64 = new Float64Array(this.buffer, 0, this.buffer.byteLength >>> 3);
+    this.all32 = new Uint32Array(this.buffer, 0, this.buffer.byteLength >>> 2);
+    this.all16 = new Uint16Array(this.buffer, 0, this.buffer.byteLength >>> 1);
+    this.all8 = new Uint8Array(this.buffer);
     if (!buffer) {
       this.meta[META_HEAD_BYTES] = headBytes;
       this.meta[META_CAPACITY] = capacity;

@@ -421,15 +421,21 @@ export class TraceParser {
     const linkType = this.linkTypes[0]!;
     const little = !this.bigEndian;
     const view = this.view;
-    // Every array of the batch in a local: loaded once per call, not once per packet.
-    const tsSec = batch.tsSec, tsNsec = batch.tsNsec, caplens = batch.caplen, wireLens = batch.wireLen;
-    const linkTypes = batch.linkType, ifIndex = batch.ifIndex, frameNo = batch.frameNo;
-    const flagsOut = batch.flags, l3Out = batch.l3, srcOut = batch.src, dstOut = batch.dst;
-    const protoOut = batch.proto, ttlOut = batch.ttl, ipLenOut = batch.ipLen, ipIdOut = batch.ipId;
-    const sportOut = batch.sport, dportOut = batch.dport;
-    const tcpFlagsOut = batch.tcpFlags, seqOut = batch.tcpSeq, ackOut = batch.tcpAck, windowOut = batch.tcpWindow;
-    const icmpTypeOut = batch.icmpType, icmpCodeOut = batch.icmpCode, icmpIdOut = batch.icmpId;
-    const vlanOut = batch.vlan, vlanCountOut = batch.vlanCount, headLenOut = batch.headLen, head = batch.head;
+    // Four views over the batch's buffer and each field's element offset in them: one array base
+    // per element width instead of a reload of array, data pointer and length per field stored
+    // (the decoded fields always live in the buffer; only model slots may not).
+    const all64 = batch.all64, all32 = batch.all32, all16 = batch.all16, all8 = batch.all8;
+    const tsSec = batch.tsSec.byteOffset >>> 3, frameNo = batch.frameNo.byteOffset >>> 3;
+    const tsNsec = batch.tsNsec.byteOffset >>> 2, caplens = batch.caplen.byteOffset >>> 2, wireLens = batch.wireLen.byteOffset >>> 2;
+    const ipLenOut = batch.ipLen.byteOffset >>> 2, ipIdOut = batch.ipId.byteOffset >>> 2;
+    const seqOut = batch.tcpSeq.byteOffset >>> 2, ackOut = batch.tcpAck.byteOffset >>> 2;
+    const srcOut = batch.src.byteOffset >>> 2, dstOut = batch.dst.byteOffset >>> 2;
+    const flagsOut = batch.flags.byteOffset >>> 1, sportOut = batch.sport.byteOffset >>> 1;
+    const dportOut = batch.dport.byteOffset >>> 1, tcpFlagsOut = batch.tcpFlags.byteOffset >>> 1, windowOut = batch.tcpWindow.byteOffset >>> 1;
+    const icmpIdOut = batch.icmpId.byteOffset >>> 1, vlanOut = batch.vlan.byteOffset >>> 1;
+    const l3Out = batch.l3.byteOffset, protoOut = batch.proto.byteOffset, ttlOut = batch.ttl.byteOffset;
+    const icmpTypeOut = batch.icmpType.byteOffset, icmpCodeOut = batch.icmpCode.byteOffset;
+    const vlanCountOut = batch.vlanCount.byteOffset, headLenOut = batch.headLen.byteOffset, head = batch.head;
     const headBytes = batch.headBytes;
     // Word-wise head copy when slots are word-aligned (the head array starts 8-aligned).
     const wordHead = (headBytes & 3) === 0;
@@ -439,10 +445,19 @@ export class TraceParser {
     }
     const headWords = this.headWords;
     let slot = batch.count;
+    const first = slot;
     let start = this.start;
     let packets = this.packets;
     const end = this.end;
     const capacity = batch.capacity;
+    // Filled per call instead of stored per packet: the interface (0 in pcap) and the address
+    // words an IPv4 packet leaves zero (an IPv6 packet writes all four), over the slots this call
+    // can reach (each record takes at least a header's bytes); the link type (one per pcap file)
+    // over the slots used, on the way out.
+    const reach = Math.min(capacity, first + Math.ceil((end - start) / hdr));
+    batch.ifIndex.fill(0, first, reach);
+    batch.src.fill(0, first * 4, reach * 4);
+    batch.dst.fill(0, first * 4, reach * 4);
     while (slot < capacity) {
       const p = start;
       const avail = end - p;
@@ -450,6 +465,7 @@ export class TraceParser {
         this.start = start;
         this.packets = packets;
         batch.count = slot;
+        batch.linkType.fill(linkType, first, slot);
         return avail === 0 && this.eof ? this.finish() : this.needMore('pcap record header');
       }
       const sec = view.getUint32(p, little);
@@ -460,6 +476,7 @@ export class TraceParser {
         this.start = start;
         this.packets = packets;
         batch.count = slot;
+        batch.linkType.fill(linkType, first, slot);
         this.fail(p + 8, `record ${packets + 1} claims ${caplen} captured bytes (more than ${MAX_RECORD_BYTES}; snaplen is ${this.pcapSnaplen}): corrupt record header`);
       }
       let decodeLen = caplen;
@@ -467,23 +484,22 @@ export class TraceParser {
         this.start = start;
         this.packets = packets;
         batch.count = slot;
+        batch.linkType.fill(linkType, first, slot);
         if (this.eof) return this.needMore('pcap record');
         if (!this.windowFull()) return ParseStatus.NEED_MORE;
         decodeLen = avail - hdr; // oversized: decode what fits, skip the rest
       }
       const ns = sub * scale;
       if (ns < 1e9) {
-        tsSec[slot] = sec;
-        tsNsec[slot] = ns;
+        all64[tsSec + slot] = sec;
+        all32[tsNsec + slot] = ns;
       } else {
-        tsSec[slot] = sec + Math.floor(ns / 1e9);
-        tsNsec[slot] = ns % 1e9;
+        all64[tsSec + slot] = sec + Math.floor(ns / 1e9);
+        all32[tsNsec + slot] = ns % 1e9;
       }
-      caplens[slot] = caplen;
-      wireLens[slot] = wireLen;
-      linkTypes[slot] = linkType;
-      ifIndex[slot] = 0;
-      frameNo[slot] = ++packets;
+      all32[caplens + slot] = caplen;
+      all32[wireLens + slot] = wireLen;
+      all64[frameNo + slot] = ++packets;
 
       const frame = p + hdr;
       const frameEnd = frame + decodeLen;
@@ -567,46 +583,40 @@ export class TraceParser {
           flags |= PacketFlag.ICMP;
         }
         // Writes: every decoded field and model slot of the slot.
-        flagsOut[slot] = flags;
-        l3Out[slot] = version;
+        all16[flagsOut + slot] = flags;
+        all8[l3Out + slot] = version;
         if (version === 4) {
-          srcOut[w] = view.getUint32(o + 12);
-          srcOut[w + 1] = 0;
-          srcOut[w + 2] = 0;
-          srcOut[w + 3] = 0;
-          dstOut[w] = view.getUint32(o + 16);
-          dstOut[w + 1] = 0;
-          dstOut[w + 2] = 0;
-          dstOut[w + 3] = 0;
+          all32[srcOut + w] = view.getUint32(o + 12);
+          all32[dstOut + w] = view.getUint32(o + 16);
         } else {
-          srcOut[w] = view.getUint32(o + 8);
-          srcOut[w + 1] = view.getUint32(o + 12);
-          srcOut[w + 2] = view.getUint32(o + 16);
-          srcOut[w + 3] = view.getUint32(o + 20);
-          dstOut[w] = view.getUint32(o + 24);
-          dstOut[w + 1] = view.getUint32(o + 28);
-          dstOut[w + 2] = view.getUint32(o + 32);
-          dstOut[w + 3] = view.getUint32(o + 36);
+          all32[srcOut + w] = view.getUint32(o + 8);
+          all32[srcOut + w + 1] = view.getUint32(o + 12);
+          all32[srcOut + w + 2] = view.getUint32(o + 16);
+          all32[srcOut + w + 3] = view.getUint32(o + 20);
+          all32[dstOut + w] = view.getUint32(o + 24);
+          all32[dstOut + w + 1] = view.getUint32(o + 28);
+          all32[dstOut + w + 2] = view.getUint32(o + 32);
+          all32[dstOut + w + 3] = view.getUint32(o + 36);
         }
-        protoOut[slot] = proto;
-        ttlOut[slot] = ttl;
-        ipLenOut[slot] = ipLen;
-        ipIdOut[slot] = ipId;
-        sportOut[slot] = sport;
-        dportOut[slot] = dport;
-        tcpFlagsOut[slot] = tcpFlags;
-        seqOut[slot] = seq;
-        ackOut[slot] = ack;
-        windowOut[slot] = window;
+        all8[protoOut + slot] = proto;
+        all8[ttlOut + slot] = ttl;
+        all32[ipLenOut + slot] = ipLen;
+        all32[ipIdOut + slot] = ipId;
+        all16[sportOut + slot] = sport;
+        all16[dportOut + slot] = dport;
+        all16[tcpFlagsOut + slot] = tcpFlags;
+        all32[seqOut + slot] = seq;
+        all32[ackOut + slot] = ack;
+        all16[windowOut + slot] = window;
         // Zero in the common case, cleared per batch (clearRareFields): written only when not.
         if (flags & PacketFlag.ICMP) {
-          icmpTypeOut[slot] = icmpType;
-          icmpCodeOut[slot] = icmpCode;
-          icmpIdOut[slot] = icmpId;
+          all8[icmpTypeOut + slot] = icmpType;
+          all8[icmpCodeOut + slot] = icmpCode;
+          all16[icmpIdOut + slot] = icmpId;
         }
         if (vlanTag >= 0) {
-          vlanOut[slot * 4] = vlanTag;
-          vlanCountOut[slot] = 1;
+          all16[vlanOut + slot * 4] = vlanTag;
+          all8[vlanCountOut + slot] = 1;
         }
         // Head bytes: the first min(headBytes, captured) bytes from the IP header on.
         const n = ipAvail < headBytes ? ipAvail : headBytes;
@@ -624,7 +634,7 @@ export class TraceParser {
           for (; i + 4 <= n; i += 4, hw++) headWords[hw] = view.getUint32(o + i, HOST_LITTLE_ENDIAN);
         }
         for (; i < n; i++) head[base + i] = b[o + i]!;
-        headLenOut[slot] = n;
+        all8[headLenOut + slot] = n;
         decoded = true;
       }
       if (!decoded) {
@@ -638,6 +648,7 @@ export class TraceParser {
         this.start = end;
         this.packets = packets;
         batch.count = slot;
+        batch.linkType.fill(linkType, first, slot);
         return this.needMore('pcap record');
       }
       start = frameEnd;
@@ -645,6 +656,7 @@ export class TraceParser {
     this.start = start;
     this.packets = packets;
     batch.count = slot;
+    batch.linkType.fill(linkType, first, slot);
     return ParseStatus.BATCH_FULL;
   }
 

@@ -5,7 +5,8 @@ import { PacketBatch } from '../../src/trace/batch.js';
 /** Every typed-array field of a batch, by name (so a field added to PacketBatch is covered too). */
 function fields(b: PacketBatch): Record<string, ArrayLike<number>> {
   const out: Record<string, ArrayLike<number>> = {};
-  for (const [k, v] of Object.entries(b)) if (ArrayBuffer.isView(v) && k !== 'meta') out[k] = v as unknown as ArrayLike<number>;
+  // meta and the whole-buffer views (all64..all8) start at byte 0 of the buffer; every field lies after them.
+  for (const [k, v] of Object.entries(b)) if (ArrayBuffer.isView(v) && !(v.buffer === b.buffer && v.byteOffset === 0)) out[k] = v as unknown as ArrayLike<number>;
   return out;
 }
 

@@ -21,7 +21,8 @@ import { pcapFile, type PcapRecord } from './build.js';
 function slotArrays(batch: PacketBatch): [string, ArrayLike<number>, number][] {
   const out: [string, ArrayLike<number>, number][] = [];
   for (const [name, value] of Object.entries(batch)) {
-    if (!ArrayBuffer.isView(value) || name === 'meta') continue;
+    // meta and the whole-buffer views (all64..all8) start at byte 0; every field lies after them.
+    if (!ArrayBuffer.isView(value) || (value.buffer === batch.buffer && value.byteOffset === 0)) continue;
     const array = value as unknown as ArrayLike<number>;
     out.push([name, array, array.length / batch.capacity]);
   }
