@@ -13,7 +13,7 @@ import { formatProbes, probeTc, probeTools, probeTraffic } from '../lab/probe.js
 import { runKernel, type IptablesVariant, type KernelRun, type LabConfig, type NamedText } from '../lab/replay.js';
 import { checkExpectations, loadScenario, scenarioConfig, writeScenarioTrace } from '../lab/scenario.js';
 import type { LabObservation } from '../lab/types.js';
-import { capture, checkInterface, FrameSender, parseMac } from '../trace/capture.js';
+import { capture, checkInterface, DEFAULT_CAPTURE_BUFFER_BYTES, FrameSender, parseMac } from '../trace/capture.js';
 import { ETH_HEADER } from '../lab/frames.js';
 import { LINKTYPE_ETHERNET } from '../lab/pcapfile.js';
 import { parsePositive } from './options.js';
@@ -206,8 +206,9 @@ export function register(program: Command): void {
     .option('--duration <seconds>', 'stop after this many seconds', parseSeconds)
     .option('-f, --filter <bpf>', 'pcap-filter expression', '')
     .option('--snaplen <n>', 'bytes kept per packet', parsePositive, 262144)
-    .action(async (opts: { interface: string; output: string; count?: number; duration?: number; filter: string; snaplen: number }) => {
-      const r = await capture({ iface: opts.interface, output: opts.output, count: opts.count, durationS: opts.duration, filter: opts.filter, snaplen: opts.snaplen });
+    .option('--buffer-mb <n>', 'kernel capture buffer in MiB (each frame takes a 64 KiB slot: 64 MiB holds ~1,000 frames)', parsePositive, DEFAULT_CAPTURE_BUFFER_BYTES / 1048576)
+    .action(async (opts: { interface: string; output: string; count?: number; duration?: number; filter: string; snaplen: number; bufferMb: number }) => {
+      const r = await capture({ iface: opts.interface, output: opts.output, count: opts.count, durationS: opts.duration, filter: opts.filter, snaplen: opts.snaplen, bufferBytes: opts.bufferMb * 1048576 });
       process.stderr.write(`captured ${r.packets} packets from ${opts.interface} into ${opts.output}${r.truncated ? ` (${r.truncated} longer than 65535 bytes, cut)` : ''}\n`);
     });
 
