@@ -145,11 +145,22 @@ export class FlowTable {
     k[9] = swap ? ((dport << 16) | sport) >>> 0 : ((sport << 16) | dport) >>> 0;
   }
 
+  /** Sets the scratch key to words `keys[at..at + FLOW_KEY_WORDS)` (a key another table extracted). */
+  setKeyWords(keys: Uint32Array, at: number): void {
+    const k = this.probe;
+    for (let w = 0; w < FLOW_KEY_WORDS; w++) k[w] = keys[at + w]!;
+  }
+
   /**
    * Adds one packet of `bytes` seen on `core` to the flow of the scratch key; returns the slot or
    * -1 when the table is full (the packet is then counted as overflow).
    */
   add(bytes: number, core: number): number {
+    return this.addPackets(1, bytes, core);
+  }
+
+  /** add() for `packets` packets of `bytes` bytes in all (merging shard tables). */
+  addPackets(packets: number, bytes: number, core: number): number {
     const k = this.probe;
     const home = mixKey(k, 0) & this.mask;
     const shared = this.shared;
@@ -190,12 +201,12 @@ export class FlowTable {
       slot = (slot + 1) & this.mask;
     }
     if (found >= 0) {
-      this.packets[found]! += 1;
+      this.packets[found]! += packets;
       this.bytes[found]! += bytes;
       const cw = this.coreWord[found]!;
       if ((cw & 0xffff) !== core && (cw & 0x10000) === 0) this.coreWord[found] = cw | 0x10000;
     } else {
-      this.overflowPackets++;
+      this.overflowPackets += packets;
       this.overflowBytes += bytes;
     }
     if (shared) {
@@ -228,7 +239,7 @@ export class FlowTable {
     let j = 0;
     for (let s = 0; s < this.capacity && j < n; s++) {
       if (this.state[s] !== STATE_FULL) continue;
-      keys.set(this.keys.subarray(s * FLOW_KEY_WORDS, (s + 1) * FLOW_KEY_WORDS), j * FLOW_KEY_WORDS);
+      for (let w = 0; w < FLOW_KEY_WORDS; w++) keys[j * FLOW_KEY_WORDS + w] = this.keys[s * FLOW_KEY_WORDS + w]!;
       packets[j] = this.packets[s]!;
       bytes[j] = this.bytes[s]!;
       j++;
