@@ -27,9 +27,11 @@
  * on a fresh pipeline started together, no pool (no shared batch, no dispatch, no messages). Its N-thread / 1-thread ratio is what N
  * cores of this machine give this code at all; the pool's ratio is read against it.
  *
- *   npm run build && node dist/bench/pool-scaling.js [packets] [samples] [--workers 1,2,4,8,16]
+ *   npm run build && node dist/bench/pool-scaling.js [packets] [samples] [--workers 1,2,4,8,16] [--netfilter-packets N]
  *
  * `--workers` picks the worker counts (default 1..N); 1 and 2 are always measured, for the ratios.
+ * `--netfilter-packets` sizes the netfilter trace (default packets / 8): at many workers a short
+ * trace leaves each worker little work beside the replay's fixed costs (results, merge: `finish`).
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -65,7 +67,13 @@ function stagesFor(shared: boolean): StageSpec[] {
 type Mode = 'main' | 'pinned' | 'shared' | 'pinned-copy' | 'pinned-generate' | 'netfilter-main' | 'netfilter-pinned';
 
 const traceSpec = { kind: 'zipf', packets, flows: 20_000, seed: 11 } as const;
-const netfilterTraceSpec = { kind: 'uniform', packets: Math.max(20_000, Math.round(packets / 8)), flows: 20_000, seed: 12 } as const;
+const netfilterPackets = ((): number => {
+  const i = process.argv.indexOf('--netfilter-packets');
+  const n = i > 0 ? Number(process.argv[i + 1]) : Math.max(20_000, Math.round(packets / 8));
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--netfilter-packets: ${process.argv[i + 1]} is not a packet count`);
+  return n;
+})();
+const netfilterTraceSpec = { kind: 'uniform', packets: netfilterPackets, flows: 20_000, seed: 12 } as const;
 
 /** A whole trace, generated once before any timing. */
 function generate(spec: ConstructorParameters<typeof SyntheticTrace>[0]): PacketBatch[] {
@@ -106,11 +114,14 @@ async function once(workers: number, mode: Mode, pool: WorkerPool | null): Promi
 }
 
 const metrics: BenchMetric[] = [];
+/** Packets in one replay of a mode's trace. */
+const packets_ = (mode: Mode): number => (mode === 'netfilter-main' || mode === 'netfilter-pinned' ? netfilterPackets : packets);
 const rows: string[] = [];
 const capacities = new Map<string, number>();
 async function measure(workers: number, mode: Mode): Promise<number> {
   const pps: number[] = [];
   const dispatch: number[] = [];
+  const finish: number[] = [];
   const cpu: number[] = [];
   const capacity: number[] = [];
   const inMain = mode === 'main' || mode === 'netfilter-main';
@@ -125,6 +136,7 @@ async function measure(workers: number, mode: Mode): Promise<number> {
     const c = process.cpuUsage(c0);
     pps.push(r.pps);
     dispatch.push(r.packets ? r.dispatchNs / r.packets : 0);
+    finish.push(r.finishNs / 1e6);
     cpu.push(r.packets ? ((c.user + c.system) * 1000) / r.packets : 0);
     // The workers' side alone: packets over the busiest worker's in-thread busy time, i.e. the
     // rate the shards sustain when the main thread's reading and dispatch are not the limit.
@@ -137,12 +149,14 @@ async function measure(workers: number, mode: Mode): Promise<number> {
   metrics.push({ name: 'pool.process_cpu_ns_per_packet', unit: 'ns', direction: 'lower', samples: cpu, params });
   if (!inMain) metrics.push({ name: 'pool.dispatch_ns_per_packet', unit: 'ns', direction: 'lower', samples: dispatch, params });
   metrics.push({ name: 'pool.worker_capacity_pps', unit: 'packets/s', direction: 'higher', samples: capacity, params });
+  if (!inMain) metrics.push({ name: 'pool.finish_ms', unit: 'ms', direction: 'lower', samples: finish, params });
   capacities.set(`${mode}/${params.workers}`, median(capacity));
   const m = median(pps);
   rows.push(
     `${mode.padEnd(16)} workers=${String(params.workers).padStart(2)}  ${Math.round(m).toLocaleString('en-US').padStart(12)} packets/s  ` +
       `dispatch ${median(dispatch).toFixed(1)} ns/packet (main-thread wall)  process CPU ${median(cpu).toFixed(0)} ns/packet  ` +
-      `worker capacity ${Math.round(median(capacity)).toLocaleString('en-US')} packets/s`,
+      `worker capacity ${Math.round(median(capacity)).toLocaleString('en-US')} packets/s` +
+      (inMain ? '' : `  finish ${median(finish).toFixed(1)} ms of ${(median(pps) > 0 ? (packets_(mode) / median(pps)) * 1e3 : 0).toFixed(1)} ms`),
   );
   return m;
 }

@@ -179,6 +179,14 @@ export interface ReplayReport {
   /** From the first batch read to the last result merged (excludes thread start-up). */
   readonly wallNs: number;
   readonly startupNs: number;
+  /**
+   * Inside wallNs: from asking the workers for their results (every batch already run) to the
+   * merged result: the workers building and sending their results, the main thread decoding and
+   * merging them. A fixed cost per replay, growing with the workers and the models' result size
+   * (per-rule counters of a big ruleset), that a short trace split over many workers does not
+   * amortise.
+   */
+  readonly finishNs: number;
   readonly pps: number;
   /** Main-thread ns spent hashing and re-sharding (excluding waits for free batches). */
   readonly dispatchNs: number;
@@ -286,6 +294,7 @@ async function replayInline(source: ReplaySource, config: ReplayConfig, registry
     packets: pipeline.packets,
     wallNs,
     startupNs: 0,
+    finishNs: 0,
     pps: wallNs > 0 ? (pipeline.packets * 1e9) / wallNs : 0,
     dispatchNs: 0,
     backpressureWaitNs: 0,
@@ -540,6 +549,7 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
     }
     if (failure) throw failed();
 
+    const tFinish = performance.now();
     const reports = await Promise.all(
       pools.map(async (p, shard) => {
         try {
@@ -550,7 +560,9 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
       }),
     );
     const stages = registry.mergeAll(config.stages, reports.map((r) => r.results));
-    const wallNs = (performance.now() - tRun) * 1e6;
+    const tEnd = performance.now();
+    const wallNs = (tEnd - tRun) * 1e6;
+    const finishNs = (tEnd - tFinish) * 1e6;
     const packets = reports.reduce((a, r) => a + r.packets, 0);
     const perWorker = reports.map((r, k) => ({ shard: k, packets: r.packets, batches: batchesSent[k]!, busyNs: r.busyNs, affinity: affinities[k]! }));
     return {
@@ -564,6 +576,7 @@ async function replayPool(source: ReplaySource, config: ReplayConfig, registry: 
       packets,
       wallNs,
       startupNs,
+      finishNs,
       pps: wallNs > 0 ? (packets * 1e9) / wallNs : 0,
       dispatchNs,
       backpressureWaitNs: waitNs,
