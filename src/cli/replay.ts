@@ -112,7 +112,7 @@ export function formatReplay(r: ReplayReport, lock: ShaperLockReport | null = nu
   lines.push(`replay: ${fmt(r.packets)} packets on ${who}, batch ${r.batchSize}${r.workers ? `, ${r.transfer} transfer, ${r.inFlight} batches in flight` : ''}`);
   lines.push(`throughput: ${fmt(r.pps)} packets/s (wall ${fmt(r.wallNs / 1e9, 3)} s; thread start-up ${fmt(r.startupNs / 1e9, 3)} s not counted)`);
   if (r.workers > 0) {
-    lines.push(`dispatch: ${fmt(r.packets ? r.dispatchNs / r.packets : 0, 1)} ns/packet in the main thread; backpressure waits ${r.backpressureStalls} (${fmt(r.backpressureWaitNs / 1e9, 3)} s)`);
+    lines.push(`dispatch: ${fmt(r.packets ? r.dispatchNs / r.packets : 0, 1)} ns/packet in the main thread; backpressure waits ${r.backpressureStalls} (${fmt(r.backpressureWaitNs / 1e9, 3)} s); results gathered and merged in ${fmt(r.finishNs / 1e9, 3)} s of the wall time`);
   }
   lines.push('worker    packets   share    busy_ms   cpu');
   for (const w of r.perWorker) {
