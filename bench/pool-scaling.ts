@@ -32,6 +32,7 @@
  * `--workers` picks the worker counts (default 1..N); 1 and 2 are always measured, for the ratios.
  * `--netfilter-packets` sizes the netfilter trace (default packets / 8): at many workers a short
  * trace leaves each worker little work beside the replay's fixed costs (results, merge: `finish`).
+ * `--batch N` sets the pool's batch size (default 4096; the trace is generated in batches of N).
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -67,6 +68,12 @@ function stagesFor(shared: boolean): StageSpec[] {
 type Mode = 'main' | 'pinned' | 'shared' | 'pinned-copy' | 'pinned-generate' | 'netfilter-main' | 'netfilter-pinned';
 
 const traceSpec = { kind: 'zipf', packets, flows: 20_000, seed: 11 } as const;
+const batchSize = ((): number => {
+  const i = process.argv.indexOf('--batch');
+  const n = i > 0 ? Number(process.argv[i + 1]) : 4096;
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--batch: ${process.argv[i + 1]} is not a batch size`);
+  return n;
+})();
 const netfilterPackets = ((): number => {
   const i = process.argv.indexOf('--netfilter-packets');
   const n = i > 0 ? Number(process.argv[i + 1]) : Math.max(20_000, Math.round(packets / 8));
@@ -80,7 +87,7 @@ function generate(spec: ConstructorParameters<typeof SyntheticTrace>[0]): Packet
   const out: PacketBatch[] = [];
   const trace = new SyntheticTrace(spec);
   for (;;) {
-    const b = new PacketBatch(4096);
+    const b = new PacketBatch(batchSize);
     b.count = trace.fill(b);
     if (b.count === 0) return out;
     out.push(b);
@@ -100,7 +107,7 @@ async function once(workers: number, mode: Mode, pool: WorkerPool | null): Promi
   const trace = new SyntheticTrace(traceSpec);
   const kept = pool ? { pool } : {};
   if (mode === 'netfilter-main' || mode === 'netfilter-pinned') {
-    return replay(netfilterPrepared, { workers: mode === 'netfilter-main' ? 0 : workers, dispatch: { policy: 'rss-symmetric' }, stages: netfilterStages, batchSize: 4096, ...kept });
+    return replay(netfilterPrepared, { workers: mode === 'netfilter-main' ? 0 : workers, dispatch: { policy: 'rss-symmetric' }, stages: netfilterStages, batchSize, ...kept });
   }
   const source = mode === 'pinned-generate' ? { read: (b: PacketBatch) => Promise.resolve(trace.fill(b)) } : prepared;
   return replay(source, {
@@ -109,7 +116,7 @@ async function once(workers: number, mode: Mode, pool: WorkerPool | null): Promi
     transfer: mode === 'pinned-copy' ? 'copy' : 'indexed',
     dispatch: { policy: mode === 'shared' ? 'round-robin' : 'rss-symmetric' },
     stages: stagesFor(mode === 'shared'),
-    batchSize: 4096,
+    batchSize,
   });
 }
 
@@ -234,7 +241,7 @@ const curve = workerCounts.map((w) => ({
   ceiling_hash_work: ceilings.get(`hash-work/${w}`)! / ceilings.get('hash-work/1')!,
   ceiling_netfilter: ceilings.get(`netfilter/${w}`)! / ceilings.get('netfilter/1')!,
 }));
-const path = writeBenchResult('pool-scaling', metrics, { packets, samples, rounds, ratios, curve });
+const path = writeBenchResult('pool-scaling', metrics, { packets, samples, rounds, batchSize, netfilterPackets, ratios, curve });
 const curveRows = curve.map((c) =>
   `  ${String(c.workers).padStart(2)}  pinned ${c.pinned.toFixed(2)}x  shared ${c.shared.toFixed(2)}x  netfilter ${c.netfilter_pinned.toFixed(2)}x  ` +
   `ceiling hash-work ${c.ceiling_hash_work.toFixed(2)}x  ceiling netfilter ${c.ceiling_netfilter.toFixed(2)}x`);

@@ -5,7 +5,7 @@ import { CoreSimulator, type StageCost } from '../cores/cost.js';
 import { DISPATCH_POLICIES, isDispatchPolicy, type DispatchPolicy } from '../cores/dispatch.js';
 import { SyntheticTrace, SYNTHETIC_KINDS, type SyntheticKind } from '../cores/synthetic.js';
 import { UsageError } from '../errors.js';
-import { replay, WorkerPool, type BatchReader, type ReplayConfig, type ReplayReport, type Transfer } from '../harness/pool.js';
+import { LARGE_BATCH, LARGE_BATCH_FROM_WORKERS, replay, WorkerPool, type BatchReader, type ReplayConfig, type ReplayReport, type Transfer } from '../harness/pool.js';
 import { FLOW_ACCOUNTING, type FlowAccountingData } from '../pipeline/flow-accounting.js';
 import type { StageSpec } from '../pipeline/registry.js';
 import { PacketBatch, DEFAULT_BATCH_CAPACITY } from '../trace/batch.js';
@@ -19,7 +19,7 @@ interface ReplayFlags extends ModelFlags {
   workers: number;
   policy?: string;
   pin?: boolean;
-  batch: number;
+  batch?: number;
   inFlight: number;
   stage: string[];
   stageModule: string[];
@@ -152,7 +152,7 @@ export function register(program: Command): void {
     .option('--workers <n>', 'worker threads (0 = run in the main thread); with --simulate, cores', parseCount, availableParallelism())
     .option('--policy <p>', `dispatch policy: ${DISPATCH_POLICIES.join(', ')} (default rss-symmetric; round-robin with --shared-table)`)
     .option('--pin', 'pin worker k to the k-th allowed CPU (Linux only; reported per worker)')
-    .option('--batch <n>', 'packets per batch (indexed: per source batch read; copy: per worker batch)', parsePositive, DEFAULT_BATCH_CAPACITY)
+    .option('--batch <n>', `packets per batch (indexed: per source batch read; copy: per worker batch); default ${DEFAULT_BATCH_CAPACITY}, ${LARGE_BATCH} from ${LARGE_BATCH_FROM_WORKERS} workers on (one message per worker per batch)`, parsePositive)
     .option('--in-flight <n>', 'batches in flight (backpressure bound): source batches shared by the workers (indexed) or per worker (copy)', parsePositive, 4)
     .option('--transfer <mode>', 'indexed: workers read their packets from the shared source batch; copy: re-shard into per-worker batches', 'indexed')
     .option('--warmup <n>', 'untimed replays of the whole trace first, on the same worker threads, so that the reported one runs on compiled code', parseCount, 0)

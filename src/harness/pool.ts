@@ -32,7 +32,7 @@ export interface ReplayConfig {
   /** Dispatch policy and RETA/RPS options; `cores` is the worker count. */
   readonly dispatch: Omit<DispatchConfig, 'cores'>;
   readonly stages: readonly StageSpec[];
-  /** Packets per worker batch (default 4096). */
+  /** Packets per batch (default: defaultBatchSize(workers)). */
   readonly batchSize?: number;
   /** Batches in flight (default 4): source batches (indexed) or per-worker batches (copy). */
   readonly inFlight?: number;
@@ -250,10 +250,24 @@ function lastNsOf(b: PacketBatch, originSec: number, prev: number): number {
   return m;
 }
 
+/** Workers from which replay's default batch grows to LARGE_BATCH. */
+export const LARGE_BATCH_FROM_WORKERS = 8;
+export const LARGE_BATCH = 16384;
+
+/**
+ * replay's batch size when none is given: DEFAULT_BATCH_CAPACITY (4096), and LARGE_BATCH from
+ * LARGE_BATCH_FROM_WORKERS workers on. Every batch costs the main thread one message per worker;
+ * on a 16-core server, 16 workers on 4096-packet batches doubled its dispatch time a packet (124
+ * vs 63 ns) and capped a light pipeline at 4.4 M packets/s, against 6.3 M with 16384.
+ */
+export function defaultBatchSize(workers: number): number {
+  return workers >= LARGE_BATCH_FROM_WORKERS ? LARGE_BATCH : DEFAULT_BATCH_CAPACITY;
+}
+
 /** Runs a trace through the pipeline, in the main thread (workers 0) or on a pool. */
 export async function replay(source: ReplaySource, config: ReplayConfig): Promise<ReplayReport> {
   if (!Number.isInteger(config.workers) || config.workers < 0 || config.workers > 1024) throw new UsageError(`workers must be 0..1024, got ${config.workers}`);
-  const batchSize = config.batchSize ?? DEFAULT_BATCH_CAPACITY;
+  const batchSize = config.batchSize ?? defaultBatchSize(config.workers);
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1 << 20) throw new UsageError(`batch size must be 1..1048576, got ${batchSize}`);
   const inFlight = config.inFlight ?? 4;
   if (!Number.isInteger(inFlight) || inFlight < 1 || inFlight > MAX_IN_FLIGHT) throw new UsageError(`in-flight batches must be 1..${MAX_IN_FLIGHT}, got ${inFlight}`);

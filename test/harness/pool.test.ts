@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Dispatcher, type DispatchPolicy } from '../../src/cores/dispatch.js';
 import { SyntheticTrace } from '../../src/cores/synthetic.js';
 import { RunFailure, UsageError } from '../../src/errors.js';
-import { replay, type ReplayConfig, type Transfer } from '../../src/harness/pool.js';
+import { defaultBatchSize, replay, type ReplayConfig, type Transfer } from '../../src/harness/pool.js';
 import type { FlowAccountingData } from '../../src/pipeline/flow-accounting.js';
 import type { PacketBatch } from '../../src/trace/batch.js';
 import { repoRoot } from '../support/shared.js';
@@ -153,5 +153,22 @@ describe.each(['indexed', 'copy'] as Transfer[])('worker pool, %s transfer', (tr
       expect(w.affinity.detail).toBe('Cpus_allowed_list 0');
     }
     expect(r.perWorker[0]!.affinity.tid).not.toBe(r.perWorker[1]!.affinity.tid);
+  });
+});
+
+describe('default batch size', () => {
+  it('is 4096 below 8 workers and 16384 from 8 on (one message per worker per batch)', async () => {
+    expect([0, 1, 7, 8, 16].map(defaultBatchSize)).toEqual([4096, 4096, 4096, 16384, 16384]);
+    // A reader fills the pool's own batches of the chosen size (batches given as such keep theirs).
+    const reader = () => {
+      const trace = new SyntheticTrace({ kind: 'zipf', packets: 20_000, flows: 50, seed: 5 });
+      return { read: (b: PacketBatch) => Promise.resolve(trace.fill(b)) };
+    };
+    const r = await replay(reader(), { workers: 8, dispatch: { policy: 'rss' }, stages: [{ name: 'flow-accounting' }] });
+    expect(r.batchSize).toBe(16384);
+    expect(r.packets).toBe(20_000);
+    const given = await replay(reader(), { workers: 8, dispatch: { policy: 'rss' }, stages: [{ name: 'flow-accounting' }], batchSize: 1000 });
+    expect(given.batchSize).toBe(1000);
+    expect(given.packets).toBe(20_000);
   });
 });
