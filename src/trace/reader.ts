@@ -91,6 +91,8 @@ class GzipSource implements ByteSource {
 class StreamingTraceReader implements TraceReader {
   readonly warnings: string[];
   private closed = false;
+  /** An error met after some packets of a batch: raised by the next read. */
+  private failure: unknown = null;
   private readonly traceInfo: { path: string; format: 'pcap' | 'pcapng'; compressed: boolean; linkTypes: number[] };
 
   constructor(path: string, private readonly parser: TraceParser, private readonly source: ByteSource, compressed: boolean) {
@@ -107,16 +109,29 @@ class StreamingTraceReader implements TraceReader {
   }
 
   async read(batch: PacketBatch): Promise<number> {
+    if (this.failure !== null) {
+      const failure = this.failure;
+      this.failure = null;
+      throw failure;
+    }
     batch.count = 0;
     const parser = this.parser;
-    while (true) {
-      const status = parser.parse(batch);
-      if (status !== ParseStatus.NEED_MORE) return batch.count;
-      if (batch.count === batch.capacity) return batch.count;
-      const at = parser.compact();
-      const n = await this.source.read(parser.window, at, parser.window.length - at);
-      if (n === 0) parser.eof = true;
-      else parser.end += n;
+    try {
+      while (true) {
+        const status = parser.parse(batch);
+        if (status !== ParseStatus.NEED_MORE) return batch.count;
+        if (batch.count === batch.capacity) return batch.count;
+        const at = parser.compact();
+        const n = await this.source.read(parser.window, at, parser.window.length - at);
+        if (n === 0) parser.eof = true;
+        else parser.end += n;
+      }
+    } catch (e) {
+      // Bad input mid-batch: hand over the packets decoded before it, raise the error on the
+      // next read, so that no caller loses what came before the bad record.
+      if (batch.count === 0) throw e;
+      this.failure = e;
+      return batch.count;
     }
   }
 
@@ -191,7 +206,15 @@ export function readTraceBytes(bytes: Uint8Array, batch: PacketBatch, onBatch: (
   const parser = new TraceParser(name, input);
   batch.count = 0;
   while (true) {
-    const status = parser.parse(batch);
+    let status: number;
+    try {
+      status = parser.parse(batch);
+    } catch (e) {
+      // The packets before the bad record first, then the error (as the streaming reader does).
+      if (batch.count > 0) onBatch(batch);
+      batch.count = 0;
+      throw e;
+    }
     if (status === ParseStatus.BATCH_FULL) {
       onBatch(batch);
       batch.count = 0;

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -5,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
 import { PacketBatch } from '../../src/trace/batch.js';
-import { openTrace } from '../../src/trace/reader.js';
+import { openTrace, readTraceBytes } from '../../src/trace/reader.js';
 import { repoRoot } from '../support/shared.js';
 import { ETH_HEADER, IPV4_TCP_SYN, IPV6_UDP, block, epb, idb, obsoletePb, pcapFile, shb, spb } from './build.js';
 import { rows, streamRows, thrown } from './helpers.js';
@@ -70,6 +71,35 @@ describe('pcap', () => {
     const e = thrown(() => rows(file));
     expect(e).toBeInstanceOf(InputError);
     expect((e as Error).message).toBe('test.pcap: byte 32: record 1 claims 4294967280 captured bytes (more than 67108864; snaplen is 262144): corrupt record header');
+  });
+
+  it('hands over the packets before a corrupt record, then raises it (streaming, in memory, CLI)', async () => {
+    // Three good records (one batch of 7 holds them all), then a header claiming 2 GiB.
+    const file = pcapFile({ linkType: 1 }, [1, 2, 3].map((sec) => ({ sec, sub: 0, data: ETH_SYN })));
+    const bad = new Uint8Array(file.length + 16);
+    bad.set(file);
+    new DataView(bad.buffer).setUint32(file.length, 4, true);
+    new DataView(bad.buffer).setUint32(file.length + 8, 0x7fffffff, true);
+    const path = join(tmp, 'corrupt-after-three.pcap');
+    writeFileSync(path, bad);
+    const message = `${path}: byte ${file.length + 8}: record 4 claims 2147483647 captured bytes (more than 67108864; snaplen is 262144): corrupt record header`;
+    // Streaming: the first read returns the three packets, the next one throws.
+    const reader = await openTrace(path);
+    const batch = new PacketBatch(7);
+    expect(await reader.read(batch)).toBe(3);
+    expect(Array.from(batch.tsSec.subarray(0, 3))).toEqual([1, 2, 3]);
+    await expect(reader.read(batch)).rejects.toThrow(message);
+    await reader.close();
+    // In memory: the batch before the error reaches the callback.
+    const seen: number[] = [];
+    const inMemory = thrown(() => readTraceBytes(bad, new PacketBatch(7), (b) => seen.push(b.count), 'mem.pcap'));
+    expect(seen).toEqual([3]);
+    expect((inMemory as Error).message).toBe(message.replace(path, 'mem.pcap'));
+    // The CLI prints the three frames, then the error, exit 3.
+    const cli = spawnSync(process.execPath, [resolve(repoRoot, 'dist/src/cli/main.js'), 'trace', 'tuples', path], { encoding: 'utf8' });
+    expect(cli.status).toBe(3);
+    expect(cli.stdout.trim().split('\n').slice(1).map((l) => l.split('\t')[0])).toEqual(['1', '2', '3']);
+    expect(cli.stderr).toContain(message);
   });
 
   it('names the byte offset of a wrong magic, a short header and an empty file', () => {
