@@ -48,6 +48,15 @@ interface InterfaceState {
   unitsPerSecond: number;
   /** if_tsoffset, seconds added to every timestamp. */
   offsetSeconds: number;
+  /**
+   * The last timestamp split (setUnitsTimestamp): its high word, low word, seconds (before the
+   * offset) and remaining units. Packets come in time order, so the next one usually lies in the
+   * same second and its split needs no division (lastHigh -1: none yet).
+   */
+  lastHigh: number;
+  lastLow: number;
+  lastSec: number;
+  lastRem: number;
 }
 
 function u16le(b: Uint8Array, p: number): number {
@@ -68,10 +77,16 @@ function u32be(b: Uint8Array, p: number): number {
  * nanoseconds exactly, without BigInt: long division in base 2^16 keeps every step below 2^53.
  * Writes into batch slot `slot`.
  */
-function setUnitsTimestamp(batch: PacketBatch, slot: number, high: number, low: number, unitsPerSecond: number, offsetSeconds: number): void {
+function setUnitsTimestamp(batch: PacketBatch, slot: number, high: number, low: number, iface: InterfaceState): void {
+  const unitsPerSecond = iface.unitsPerSecond;
   let sec: number;
   let rem: number;
-  if (high < 0x200000) {
+  // Same high word, a little later than the last packet: carry on from its split.
+  const later = high === iface.lastHigh ? low - iface.lastLow + iface.lastRem : -1;
+  if (later >= 0 && later < unitsPerSecond) {
+    sec = iface.lastSec;
+    rem = later;
+  } else if (high < 0x200000) {
     const units = high * 4294967296 + low;
     sec = Math.floor(units / unitsPerSecond);
     rem = units - sec * unitsPerSecond;
@@ -85,7 +100,11 @@ function setUnitsTimestamp(batch: PacketBatch, slot: number, high: number, low: 
     cur = rem * 65536 + digits2; q = Math.floor(cur / unitsPerSecond); rem = cur - q * unitsPerSecond; sec = sec * 65536 + q;
     cur = rem * 65536 + digits3; q = Math.floor(cur / unitsPerSecond); rem = cur - q * unitsPerSecond; sec = sec * 65536 + q;
   }
-  batch.tsSec[slot] = sec + offsetSeconds;
+  iface.lastHigh = high;
+  iface.lastLow = low;
+  iface.lastSec = sec;
+  iface.lastRem = rem;
+  batch.tsSec[slot] = sec + iface.offsetSeconds;
   batch.tsNsec[slot] = unitsPerSecond === 1e9 ? rem : unitsPerSecond === 1e6 ? rem * 1000 : Math.floor((rem * 1e9) / unitsPerSecond);
 }
 
@@ -715,7 +734,7 @@ export class TraceParser {
 
   private interfaceDescription(p: number, length: number): void {
     if (length < 20) this.fail(p + 4, `interface description block of ${length} bytes (at least 20)`);
-    const iface: InterfaceState = { linkType: this.u16(p + 8), snaplen: this.u32(p + 12), unitsPerSecond: 1e6, offsetSeconds: 0 };
+    const iface: InterfaceState = { linkType: this.u16(p + 8), snaplen: this.u32(p + 12), unitsPerSecond: 1e6, offsetSeconds: 0, lastHigh: -1, lastLow: 0, lastSec: 0, lastRem: 0 };
     // Options: code(2) length(2) value padded to 4, until opt_endofopt or the block's end.
     const optEnd = p + length - 4;
     let o = p + 16;
@@ -775,7 +794,7 @@ export class TraceParser {
       batch.tsSec[slot] = 0;
       batch.tsNsec[slot] = 0;
     } else {
-      setUnitsTimestamp(batch, slot, high, low, iface.unitsPerSecond, iface.offsetSeconds);
+      setUnitsTimestamp(batch, slot, high, low, iface);
     }
     batch.caplen[slot] = caplen;
     batch.wireLen[slot] = wireLen;

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -165,6 +166,23 @@ describe('pcapng', () => {
     // 1.7e18 ns + 123 = 0x17979CFE_362A007B ns (past 2^53)
     const ns = Uint8Array.from([...shb(), ...idb(1, { tsresol: 9 }), ...epb(0, 0x17979cfe, 0x362a007b, ETH_SYN)]);
     expect(rows(ns).rows[0]!.tsv).toBe(SYN_ROW(1, '1700000000.000000123'));
+  });
+
+  it('splits sequences of 64-bit timestamps exactly (as BigInt does), steps back and across seconds included', () => {
+    // Units: ns, µs (default), 2^-20 s, 10^-3 s; a start near 2026 and steps that stay in the
+    // second, cross it, jump, or go back (the split carries on from the last packet when it can).
+    const units = fc.constantFrom({ tsresol: 9, perSecond: 1_000_000_000n }, { tsresol: undefined, perSecond: 1_000_000n }, { tsresol: 0x94, perSecond: 1n << 20n }, { tsresol: 3, perSecond: 1000n });
+    // A step is a number of units, or 'boundary': to the start of the next second exactly.
+    const step = fc.oneof(fc.bigInt({ min: 0n, max: 2000n }), fc.bigInt({ min: -2000n, max: 0n }), fc.bigInt({ min: 0n, max: 1n << 40n }), fc.constant('boundary' as const));
+    fc.assert(fc.property(units, fc.bigInt({ min: 0n, max: 1n << 40n }), fc.array(step, { minLength: 1, maxLength: 30 }), ({ tsresol, perSecond }, jitter, steps) => {
+      let t = 1_764_000_000n * perSecond + jitter;
+      const stamps = steps.map((d) => (t = d === 'boundary' ? (t / perSecond + 1n) * perSecond : t + d < 0n ? 0n : t + d));
+      const blocks = [...shb(), ...idb(1, tsresol === undefined ? {} : { tsresol })];
+      for (const u of stamps) blocks.push(...epb(0, Number(u >> 32n), Number(u & 0xffffffffn), ETH_SYN));
+      const got = rows(Uint8Array.from(blocks)).rows.map((r) => r.tsv.split('\t')[3]);
+      const want = stamps.map((u) => `${u / perSecond}.${String(((u % perSecond) * 1_000_000_000n) / perSecond).padStart(9, '0')}`);
+      expect(got).toEqual(want);
+    }), { numRuns: 300 });
   });
 
   it('refuses block lengths of 0, not a multiple of 4, or different at both ends, with the byte offset', () => {
