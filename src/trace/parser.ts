@@ -40,6 +40,10 @@ export const ParseStatus = {
   END: 2,
 } as const;
 export type ParseStatusValue = (typeof ParseStatus)[keyof typeof ParseStatus];
+/** Inside the parser: the fast loop met a pcapng block it leaves to the general handler. */
+const SLOW_BLOCK = -1;
+/** Inside the parser: one pcapng block handled, go on. */
+const NEXT_BLOCK = -2;
 
 interface InterfaceState {
   linkType: number;
@@ -48,6 +52,8 @@ interface InterfaceState {
   unitsPerSecond: number;
   /** if_tsoffset, seconds added to every timestamp. */
   offsetSeconds: number;
+  /** How the fast path reaches the IP header on this interface's link type (FastLink.NONE: never). */
+  fast: FastLinkValue;
   /**
    * The last timestamp split (setUnitsTimestamp): its high word, low word, seconds (before the
    * offset) and remaining units. Packets come in time order, so the next one usually lies in the
@@ -227,6 +233,9 @@ export class TraceParser {
   generalRecords = 0;
   /** 32-bit words over the head bytes of the batch last filled by the fast path. */
   private headWordsOf: Uint8Array | null = null;
+  /** The batch the fast loop zeroed address words of, and up to which slot (see parseFast). */
+  private zeroedBatch: PacketBatch | null = null;
+  private zeroedTo = 0;
   private headWords: Uint32Array = new Uint32Array(0);
 
   /** `window`: a size to allocate, or the whole input itself (in-memory reading, no copy). */
@@ -331,7 +340,21 @@ export class TraceParser {
           clearModelSlots(batch);
           clearRareFields(batch);
         }
-        return this.parsePcapFast(batch, fast);
+        return this.parseFast(batch, fast, false) as ParseStatusValue;
+      }
+    }
+    if (this.format === 'pcapng' && this.fastPath) {
+      if (batch.count === 0) {
+        clearModelSlots(batch);
+        clearRareFields(batch);
+      }
+      // Enhanced packet blocks of fast-link interfaces in the fast loop; every other block (section
+      // and interface headers, other link types, odd or cut blocks) one at a time the general way.
+      for (;;) {
+        const fastStatus = this.parseFast(batch, FastLink.NONE, true);
+        if (fastStatus !== SLOW_BLOCK) return fastStatus;
+        const status = this.pcapngBlock(batch, true);
+        if (status !== NEXT_BLOCK) return status;
       }
     }
     // The general decoder writes only what it finds: clear the batch's slots first.
@@ -423,21 +446,23 @@ export class TraceParser {
   }
 
   /**
-   * parsePcap for the link types of FastLink, with the decoder's common case inlined: Ethernet
-   * (at most one VLAN tag) or raw IP; IPv4 not a fragment (options allowed) or IPv6 without
-   * extension headers; TCP (whole 20-byte header), UDP/SCTP/DCCP (ports), ICMP/ICMPv6, or any other
-   * protocol; every header whole within the capture and the datagram's stated length. Such a
-   * record is checked completely first and then every decoded field of its slot written (those
-   * that are zero and were cleared per batch by clearRareFields excepted), so that the slot needs
-   * no other clearing (parse clears the model slots per batch too) and equals what
-   * resetSlot + decodeFrame give (test/trace/fast-path.test.ts checks that); any other record
-   * takes exactly that general path.
+   * The fast path's record loop, for pcap records (`pcapFast`: the file's link kind) and for
+   * pcapng enhanced packet blocks (`pcapng`: each block's interface gives the link kind; the loop
+   * returns SLOW_BLOCK at the first block it does not take, for pcapngBlock). The decoder's common
+   * case is inlined: Ethernet (at most one VLAN tag) or raw IP; IPv4 not a fragment (options
+   * allowed) or IPv6 without extension headers; TCP (whole 20-byte header), UDP/SCTP/DCCP (ports),
+   * ICMP/ICMPv6, or any other protocol; every header whole within the capture and the datagram's
+   * stated length. Such a record is checked completely first and then every decoded field of its
+   * slot written (those that are zero and were cleared per batch by clearRareFields, and IPv4's
+   * zero address words, excepted), so that the slot needs no other clearing (parse clears the
+   * model slots per batch too) and equals what resetSlot + decodeFrame give
+   * (test/trace/fast-path.test.ts checks that); any other record takes exactly that general path.
    */
-  private parsePcapFast(batch: PacketBatch, fast: FastLinkValue): ParseStatusValue {
+  private parseFast(batch: PacketBatch, pcapFast: FastLinkValue, pcapng: boolean): ParseStatusValue | typeof SLOW_BLOCK {
     const b = this.window;
     const hdr = this.pcapRecordHeader;
     const scale = this.pcapSubsecondScale;
-    const linkType = this.linkTypes[0]!;
+    const linkType = this.linkTypes[0] ?? 0;
     const little = !this.bigEndian;
     const view = this.view;
     // Four views over the batch's buffer and each field's element offset in them: one array base
@@ -446,6 +471,7 @@ export class TraceParser {
     const all64 = batch.all64, all32 = batch.all32, all16 = batch.all16, all8 = batch.all8;
     const tsSec = batch.tsSec.byteOffset >>> 3, frameNo = batch.frameNo.byteOffset >>> 3;
     const tsNsec = batch.tsNsec.byteOffset >>> 2, caplens = batch.caplen.byteOffset >>> 2, wireLens = batch.wireLen.byteOffset >>> 2;
+    const linkTypeOut = batch.linkType.byteOffset >>> 2, ifIndexOut = batch.ifIndex.byteOffset >>> 1;
     const ipLenOut = batch.ipLen.byteOffset >>> 2, ipIdOut = batch.ipId.byteOffset >>> 2;
     const seqOut = batch.tcpSeq.byteOffset >>> 2, ackOut = batch.tcpAck.byteOffset >>> 2;
     const srcOut = batch.src.byteOffset >>> 2, dstOut = batch.dst.byteOffset >>> 2;
@@ -469,58 +495,100 @@ export class TraceParser {
     let packets = this.packets;
     const end = this.end;
     const capacity = batch.capacity;
-    // Filled per call instead of stored per packet: the interface (0 in pcap) and the address
-    // words an IPv4 packet leaves zero (an IPv6 packet writes all four), over the slots this call
-    // can reach (each record takes at least a header's bytes); the link type (one per pcap file)
-    // over the slots used, on the way out.
-    const reach = Math.min(capacity, first + Math.ceil((end - start) / hdr));
-    batch.ifIndex.fill(0, first, reach);
-    batch.src.fill(0, first * 4, reach * 4);
-    batch.dst.fill(0, first * 4, reach * 4);
+    // Filled instead of stored per packet: the address words an IPv4 packet leaves zero (an IPv6
+    // packet writes all four), over the slots this call can reach (each record takes at least a
+    // header's bytes; slots zeroed by an earlier call for this batch are not zeroed again); in
+    // pcap also the interface (0), and the link type (one per file) over the slots used, on the
+    // way out.
+    const reach = Math.min(capacity, first + Math.ceil((end - start) / (pcapng ? 32 : hdr)));
+    if (first === 0 || this.zeroedBatch !== batch) {
+      this.zeroedBatch = batch;
+      this.zeroedTo = first;
+    }
+    if (reach > this.zeroedTo) {
+      batch.src.fill(0, this.zeroedTo * 4, reach * 4);
+      batch.dst.fill(0, this.zeroedTo * 4, reach * 4);
+      this.zeroedTo = reach;
+    }
+    if (!pcapng) batch.ifIndex.fill(0, first, reach);
+    const interfaces = this.interfaces;
+    const ifBase = this.ifBase;
     while (slot < capacity) {
       const p = start;
       const avail = end - p;
-      if (avail < hdr) {
-        this.start = start;
-        this.packets = packets;
-        batch.count = slot;
-        batch.linkType.fill(linkType, first, slot);
-        return avail === 0 && this.eof ? this.finish() : this.needMore('pcap record header');
-      }
-      const sec = view.getUint32(p, little);
-      const sub = view.getUint32(p + 4, little);
-      const caplen = view.getUint32(p + 8, little);
-      const wireLen = view.getUint32(p + 12, little);
-      if (caplen > MAX_RECORD_BYTES) {
-        this.start = start;
-        this.packets = packets;
-        batch.count = slot;
-        batch.linkType.fill(linkType, first, slot);
-        this.fail(p + 8, `record ${packets + 1} claims ${caplen} captured bytes (more than ${MAX_RECORD_BYTES}; snaplen is ${this.pcapSnaplen}): corrupt record header`);
-      }
-      let decodeLen = caplen;
-      if (avail < hdr + caplen) {
-        this.start = start;
-        this.packets = packets;
-        batch.count = slot;
-        batch.linkType.fill(linkType, first, slot);
-        if (this.eof) return this.needMore('pcap record');
-        if (!this.windowFull()) return ParseStatus.NEED_MORE;
-        decodeLen = avail - hdr; // oversized: decode what fits, skip the rest
-      }
-      const ns = sub * scale;
-      if (ns < 1e9) {
-        all64[tsSec + slot] = sec;
-        all32[tsNsec + slot] = ns;
+      let fast = pcapFast;
+      let frame: number;
+      let decodeLen: number;
+      let caplen: number;
+      let next: number;
+      let recordLinkType = linkType;
+      if (pcapng) {
+        // An enhanced packet block of a fast-link interface, whole in the window and well formed;
+        // anything else goes to pcapngBlock, which also has the messages for what is wrong.
+        const length = avail >= 32 ? view.getUint32(p + 4, little) : 0;
+        const iface = length !== 0 && view.getUint32(p, little) === PCAPNG_EPB && length >= 32 && (length & 3) === 0 && length <= avail &&
+          view.getUint32(p + length - 4, little) === length ? interfaces[view.getUint32(p + 8, little)] : undefined;
+        caplen = iface === undefined ? 0 : view.getUint32(p + 20, little);
+        if (iface === undefined || iface.fast === FastLink.NONE || caplen > length - 32) {
+          this.start = start;
+          this.packets = packets;
+          batch.count = slot;
+          return SLOW_BLOCK;
+        }
+        fast = iface.fast;
+        recordLinkType = iface.linkType;
+        setUnitsTimestamp(batch, slot, view.getUint32(p + 12, little), view.getUint32(p + 16, little), iface);
+        all32[caplens + slot] = caplen;
+        all32[wireLens + slot] = view.getUint32(p + 24, little);
+        all32[linkTypeOut + slot] = recordLinkType;
+        all16[ifIndexOut + slot] = ifBase + view.getUint32(p + 8, little);
+        all64[frameNo + slot] = ++packets;
+        frame = p + 28;
+        decodeLen = caplen;
+        next = p + length;
       } else {
-        all64[tsSec + slot] = sec + Math.floor(ns / 1e9);
-        all32[tsNsec + slot] = ns % 1e9;
+        if (avail < hdr) {
+          this.start = start;
+          this.packets = packets;
+          batch.count = slot;
+          batch.linkType.fill(linkType, first, slot);
+          return avail === 0 && this.eof ? this.finish() : this.needMore('pcap record header');
+        }
+        const sec = view.getUint32(p, little);
+        const sub = view.getUint32(p + 4, little);
+        caplen = view.getUint32(p + 8, little);
+        const wireLen = view.getUint32(p + 12, little);
+        if (caplen > MAX_RECORD_BYTES) {
+          this.start = start;
+          this.packets = packets;
+          batch.count = slot;
+          batch.linkType.fill(linkType, first, slot);
+          this.fail(p + 8, `record ${packets + 1} claims ${caplen} captured bytes (more than ${MAX_RECORD_BYTES}; snaplen is ${this.pcapSnaplen}): corrupt record header`);
+        }
+        decodeLen = caplen;
+        if (avail < hdr + caplen) {
+          this.start = start;
+          this.packets = packets;
+          batch.count = slot;
+          batch.linkType.fill(linkType, first, slot);
+          if (this.eof) return this.needMore('pcap record');
+          if (!this.windowFull()) return ParseStatus.NEED_MORE;
+          decodeLen = avail - hdr; // oversized: decode what fits, skip the rest
+        }
+        const ns = sub * scale;
+        if (ns < 1e9) {
+          all64[tsSec + slot] = sec;
+          all32[tsNsec + slot] = ns;
+        } else {
+          all64[tsSec + slot] = sec + Math.floor(ns / 1e9);
+          all32[tsNsec + slot] = ns % 1e9;
+        }
+        all32[caplens + slot] = caplen;
+        all32[wireLens + slot] = wireLen;
+        all64[frameNo + slot] = ++packets;
+        frame = p + hdr;
+        next = frame + decodeLen;
       }
-      all32[caplens + slot] = caplen;
-      all32[wireLens + slot] = wireLen;
-      all64[frameNo + slot] = ++packets;
-
-      const frame = p + hdr;
       const frameEnd = frame + decodeLen;
       let decoded = false;
       fastPath: {
@@ -659,7 +727,7 @@ export class TraceParser {
       if (!decoded) {
         this.generalRecords++;
         batch.resetSlot(slot);
-        decodeFrame(b, frame, decodeLen, linkType, batch, slot);
+        decodeFrame(b, frame, decodeLen, recordLinkType, batch, slot);
       }
       slot++;
       if (decodeLen < caplen) {
@@ -670,12 +738,12 @@ export class TraceParser {
         batch.linkType.fill(linkType, first, slot);
         return this.needMore('pcap record');
       }
-      start = frameEnd;
+      start = next;
     }
     this.start = start;
     this.packets = packets;
     batch.count = slot;
-    batch.linkType.fill(linkType, first, slot);
+    if (!pcapng) batch.linkType.fill(linkType, first, slot);
     return ParseStatus.BATCH_FULL;
   }
 
@@ -685,43 +753,53 @@ export class TraceParser {
   }
 
   private parsePcapng(batch: PacketBatch): ParseStatusValue {
-    const b = this.window;
     while (batch.count < batch.capacity) {
-      const p = this.start;
-      const avail = this.end - p;
-      if (avail < 12) return avail === 0 && this.eof ? this.finish() : this.needMore('pcapng block header');
-      const rawType = u32le(b, p);
-      if (rawType === PCAPNG_SHB) {
-        // The byte-order magic decides how to read everything in the section, the length included.
-        const bom = u32le(b, p + 8);
-        if (bom === PCAPNG_BYTE_ORDER_MAGIC) this.bigEndian = false;
-        else if (u32be(b, p + 8) === PCAPNG_BYTE_ORDER_MAGIC) this.bigEndian = true;
-        else this.fail(p + 8, `section header block with a bad byte-order magic 0x${u32be(b, p + 8).toString(16).padStart(8, '0')}`);
-      }
-      const type = this.u32(p);
-      const length = this.u32(p + 4);
-      if (length < 12 || length % 4 !== 0) this.fail(p + 4, `pcapng block (type 0x${type.toString(16)}) has total length ${length}: must be a multiple of 4 and at least 12`);
-      if (length > MAX_RECORD_BYTES) this.fail(p + 4, `pcapng block (type 0x${type.toString(16)}) claims ${length} bytes (more than ${MAX_RECORD_BYTES}): corrupt block header`);
-      const isPacket = type === PCAPNG_EPB || type === PCAPNG_SPB || type === PCAPNG_OBSOLETE_PB;
-      if (avail < length) {
-        if (this.eof) return this.needMore('pcapng block');
-        if (!this.windowFull()) return ParseStatus.NEED_MORE;
-        // Oversized: a packet block is decoded from the part that fits; other blocks are skipped.
-        if (isPacket) this.packetBlock(batch, type, p, length, avail);
-        else if (type === PCAPNG_SHB || type === PCAPNG_IDB) this.fail(p + 4, `pcapng ${type === PCAPNG_IDB ? 'interface description' : 'section header'} block of ${length} bytes is larger than the reader's ${this.window.length}-byte window`);
-        this.skip = length - avail;
-        this.start = this.end;
-        return this.needMore('pcapng block');
-      }
-      const trailer = this.u32(p + length - 4);
-      if (trailer !== length) this.fail(p + length - 4, `pcapng block (type 0x${type.toString(16)}) total length ${length} at its start but ${trailer} at its end`);
-      if (type === PCAPNG_SHB) this.sectionHeader(p, length);
-      else if (type === PCAPNG_IDB) this.interfaceDescription(p, length);
-      else if (isPacket) this.packetBlock(batch, type, p, length, length);
-      // Any other block (statistics, name resolution, custom, unknown) is skipped by its length.
-      this.start = p + length;
+      const status = this.pcapngBlock(batch, false);
+      if (status !== NEXT_BLOCK) return status;
     }
     return ParseStatus.BATCH_FULL;
+  }
+
+  /**
+   * One pcapng block at the window's start: NEXT_BLOCK once handled, else the status to return.
+   * `reset`: the batch was not cleared whole (the fast path's), so a packet's slot is reset first.
+   */
+  private pcapngBlock(batch: PacketBatch, reset: boolean): ParseStatusValue | typeof NEXT_BLOCK {
+    const b = this.window;
+    const p = this.start;
+    const avail = this.end - p;
+    if (avail < 12) return avail === 0 && this.eof ? this.finish() : this.needMore('pcapng block header');
+    const rawType = u32le(b, p);
+    if (rawType === PCAPNG_SHB) {
+      // The byte-order magic decides how to read everything in the section, the length included.
+      const bom = u32le(b, p + 8);
+      if (bom === PCAPNG_BYTE_ORDER_MAGIC) this.bigEndian = false;
+      else if (u32be(b, p + 8) === PCAPNG_BYTE_ORDER_MAGIC) this.bigEndian = true;
+      else this.fail(p + 8, `section header block with a bad byte-order magic 0x${u32be(b, p + 8).toString(16).padStart(8, '0')}`);
+    }
+    const type = this.u32(p);
+    const length = this.u32(p + 4);
+    if (length < 12 || length % 4 !== 0) this.fail(p + 4, `pcapng block (type 0x${type.toString(16)}) has total length ${length}: must be a multiple of 4 and at least 12`);
+    if (length > MAX_RECORD_BYTES) this.fail(p + 4, `pcapng block (type 0x${type.toString(16)}) claims ${length} bytes (more than ${MAX_RECORD_BYTES}): corrupt block header`);
+    const isPacket = type === PCAPNG_EPB || type === PCAPNG_SPB || type === PCAPNG_OBSOLETE_PB;
+    if (avail < length) {
+      if (this.eof) return this.needMore('pcapng block');
+      if (!this.windowFull()) return ParseStatus.NEED_MORE;
+      // Oversized: a packet block is decoded from the part that fits; other blocks are skipped.
+      if (isPacket) this.packetBlock(batch, type, p, length, avail, reset);
+      else if (type === PCAPNG_SHB || type === PCAPNG_IDB) this.fail(p + 4, `pcapng ${type === PCAPNG_IDB ? 'interface description' : 'section header'} block of ${length} bytes is larger than the reader's ${this.window.length}-byte window`);
+      this.skip = length - avail;
+      this.start = this.end;
+      return this.needMore('pcapng block');
+    }
+    const trailer = this.u32(p + length - 4);
+    if (trailer !== length) this.fail(p + length - 4, `pcapng block (type 0x${type.toString(16)}) total length ${length} at its start but ${trailer} at its end`);
+    if (type === PCAPNG_SHB) this.sectionHeader(p, length);
+    else if (type === PCAPNG_IDB) this.interfaceDescription(p, length);
+    else if (isPacket) this.packetBlock(batch, type, p, length, length, reset);
+    // Any other block (statistics, name resolution, custom, unknown) is skipped by its length.
+    this.start = p + length;
+    return NEXT_BLOCK;
   }
 
   private sectionHeader(p: number, length: number): void {
@@ -734,7 +812,8 @@ export class TraceParser {
 
   private interfaceDescription(p: number, length: number): void {
     if (length < 20) this.fail(p + 4, `interface description block of ${length} bytes (at least 20)`);
-    const iface: InterfaceState = { linkType: this.u16(p + 8), snaplen: this.u32(p + 12), unitsPerSecond: 1e6, offsetSeconds: 0, lastHigh: -1, lastLow: 0, lastSec: 0, lastRem: 0 };
+    const linkType = this.u16(p + 8);
+    const iface: InterfaceState = { linkType, snaplen: this.u32(p + 12), unitsPerSecond: 1e6, offsetSeconds: 0, fast: fastLinkOf(linkType), lastHigh: -1, lastLow: 0, lastSec: 0, lastRem: 0 };
     // Options: code(2) length(2) value padded to 4, until opt_endofopt or the block's end.
     const optEnd = p + length - 4;
     let o = p + 16;
@@ -763,7 +842,7 @@ export class TraceParser {
   }
 
   /** Decodes an EPB, SPB or obsolete PB whose first `present` bytes are in the window. */
-  private packetBlock(batch: PacketBatch, type: number, p: number, length: number, present: number): void {
+  private packetBlock(batch: PacketBatch, type: number, p: number, length: number, present: number, reset: boolean): void {
     let ifId: number;
     let high = 0;
     let low = 0;
@@ -790,6 +869,7 @@ export class TraceParser {
     if (iface === undefined) this.fail(p + 8, `packet block refers to interface ${ifId}, but the section has ${this.interfaces.length} interface(s)`);
     if (type === PCAPNG_SPB && iface.snaplen > 0) caplen = Math.min(caplen, iface.snaplen);
     const slot = batch.count;
+    if (reset) batch.resetSlot(slot);
     if (type === PCAPNG_SPB) {
       batch.tsSec[slot] = 0;
       batch.tsNsec[slot] = 0;

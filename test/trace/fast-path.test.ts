@@ -15,7 +15,7 @@ import { ParseStatus, TraceParser } from '../../src/trace/parser.js';
 import { openTrace } from '../../src/trace/reader.js';
 import { MemoryTraceWriter, writeFrames } from '../../src/trace/write.js';
 import { hasShared, sharedDir } from '../support/shared.js';
-import { pcapFile, type PcapRecord } from './build.js';
+import { block, epb, idb, obsoletePb, pcapFile, shb, type PcapRecord } from './build.js';
 
 /** Every per-packet array of a batch (fields with several entries per packet included), by name. */
 function slotArrays(batch: PacketBatch): [string, ArrayLike<number>, number][] {
@@ -193,7 +193,7 @@ const trace = fc.constantFrom(1, 1, 1, 101, 12, 14, 228, 229).chain((linkType) =
   }),
 );
 
-describe('pcap fast path equals the general decoder', () => {
+describe('fast path equals the general decoder (pcap records, pcapng packet blocks)', () => {
   it('on generated Ethernet and raw-IP traces: every field of every slot, head bytes included', () => {
     let fastRecords = 0;
     let records = 0;
@@ -204,16 +204,32 @@ describe('pcap fast path equals the general decoder', () => {
       });
       records += recs.length;
       fastRecords += expectSame(pcapFile({ linkType: t.linkType, bigEndian: t.bigEndian, nano: t.nano }, recs), t.capacity, t.headBytes);
+      // The same frames as pcapng: interface 0 of another fast link type (no packets: a decoder
+      // must use each block's own interface), two of the trace's link type and one the fast path
+      // does not take (Linux SLL); enhanced packet blocks on them, now and then a simple or
+      // obsolete packet block, a statistics block and a second section (all through the general
+      // handler).
+      const be = t.bigEndian;
+      const other = t.linkType === 1 ? 101 : 1;
+      const section = (): number[] => [...shb(be), ...idb(other, { be }), ...idb(t.linkType, { be }), ...idb(t.linkType, { be, tsresol: 9 }), ...idb(113, { be })];
+      const blocks = section();
+      recs.forEach((r, i) => {
+        if (i === 7) blocks.push(...section());
+        if (i % 9 === 5) blocks.push(...block(5, [0, 0, 0, 0, 0, 0, 0, 0], be));
+        blocks.push(...(i % 13 === 6 ? epb(3, 0, r.sec, r.data, be, r.wireLen) : i % 11 === 3 ? obsoletePb(1 + (i & 1), 0, r.sec, r.data, be) : epb(1 + (i & 1), 0, r.sec * 1000 + i, r.data, be, r.wireLen)));
+      });
+      fastRecords += expectSame(Uint8Array.from(blocks), t.capacity, t.headBytes);
+      records += recs.length;
     }), { numRuns: 600, seed: 20261122 });
     // The generator reaches the fast path often (about a fifth of the records), and the fallback too.
     expect(fastRecords).toBeGreaterThan(records / 6);
     expect(fastRecords).toBeLessThan(records * 0.9);
   });
 
-  it('on `pktbench gen` traces (what the decode benchmark reads): all on the fast path', () => {
+  it.each(['pcap', 'pcapng'] as const)('on `pktbench gen` traces (what the decode benchmark reads), %s: all on the fast path', (format) => {
     for (const [ipv6, payloadMax, snaplen] of [[0, 0, 262144], [0.3, 1400, 262144], [0.5, 200, 60]] as const) {
       const gen = new TraceGenerator({ packets: 3000, flows: 200, ipv6, payloadMin: 0, payloadMax, snaplen, mix: { tcp: 60, udp: 30, icmp: 10 } });
-      const writer = new MemoryTraceWriter({ format: 'pcap', interfaces: [{ linkType: gen.linkType }] });
+      const writer = new MemoryTraceWriter({ format, interfaces: [{ linkType: gen.linkType }] });
       writeFrames(gen, writer.encoder);
       const bytes = writer.bytes();
       // Every generated frame is of the common shape, snaplen-cut ones included (caplen 60 still
