@@ -240,15 +240,15 @@ describe('fast path equals the general decoder (pcap records, pcapng packet bloc
     }
   });
 
-  it('streamed through a 64 KiB window (records cut at the window edge): same slots as the general path in memory', async () => {
+  it.each(['pcap', 'pcapng'] as const)('streamed through a 64 KiB window (records cut at the window edge), %s: same slots as the general path in memory', async (format) => {
     const gen = new TraceGenerator({ packets: 2500, flows: 100, ipv6: 0.3, payloadMin: 0, payloadMax: 300 });
-    const writer = new MemoryTraceWriter({ format: 'pcap', interfaces: [{ linkType: gen.linkType }] });
+    const writer = new MemoryTraceWriter({ format, interfaces: [{ linkType: gen.linkType }] });
     writeFrames(gen, writer.encoder);
     const bytes = writer.bytes();
     expect(bytes.length).toBeGreaterThan(3 * 65536);
     const dir = mkdtempSync(join(tmpdir(), 'pktbench-fast-path-'));
     try {
-      const path = join(dir, 'gen.pcap');
+      const path = join(dir, `gen.${format}`);
       writeFileSync(path, bytes);
       const reader = await openTrace(path, { chunkBytes: 65536 });
       const batch = new PacketBatch(300, 64);
