@@ -41,19 +41,15 @@ import { replay, WorkerPool, type ReplayReport } from '../src/harness/pool.js';
 import { PacketBatch } from '../src/trace/batch.js';
 import { generateRuleset } from '../src/rules/generate.js';
 import type { StageSpec } from '../src/pipeline/registry.js';
-import { median, writeBenchResult, type BenchMetric } from './support.js';
+import { countOption, countsOption, median, writeBenchResult, type BenchMetric } from './support.js';
 import type { CeilingTask } from './pool-scaling.worker.js';
 
 const packets = Number(process.argv[2] ?? 300_000);
 const samples = Number(process.argv[3] ?? 3);
 const maxWorkers = Math.max(2, availableParallelism());
 const workerCounts = ((): number[] => {
-  const i = process.argv.indexOf('--workers');
-  const listed = i > 0 && process.argv[i + 1] ? process.argv[i + 1]!.split(',').map(Number) : [];
-  for (const n of listed) {
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--workers: ${process.argv[i + 1]} is not a list of worker counts (e.g. 1,2,4,8)`);
-  }
-  const all = listed.length > 0 ? [1, 2, ...listed] : Array.from({ length: maxWorkers }, (_, k) => k + 1);
+  const listed = countsOption('--workers');
+  const all = listed ? [1, 2, ...listed] : Array.from({ length: maxWorkers }, (_, k) => k + 1);
   return [...new Set(all)].sort((a, b) => a - b);
 })();
 const rounds = 40;
@@ -68,18 +64,8 @@ function stagesFor(shared: boolean): StageSpec[] {
 type Mode = 'main' | 'pinned' | 'shared' | 'pinned-copy' | 'pinned-generate' | 'netfilter-main' | 'netfilter-pinned';
 
 const traceSpec = { kind: 'zipf', packets, flows: 20_000, seed: 11 } as const;
-const batchSize = ((): number => {
-  const i = process.argv.indexOf('--batch');
-  const n = i > 0 ? Number(process.argv[i + 1]) : 4096;
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--batch: ${process.argv[i + 1]} is not a batch size`);
-  return n;
-})();
-const netfilterPackets = ((): number => {
-  const i = process.argv.indexOf('--netfilter-packets');
-  const n = i > 0 ? Number(process.argv[i + 1]) : Math.max(20_000, Math.round(packets / 8));
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--netfilter-packets: ${process.argv[i + 1]} is not a packet count`);
-  return n;
-})();
+const batchSize = countOption('--batch', 4096);
+const netfilterPackets = countOption('--netfilter-packets', Math.max(20_000, Math.round(packets / 8)));
 const netfilterTraceSpec = { kind: 'uniform', packets: netfilterPackets, flows: 20_000, seed: 12 } as const;
 
 /** A whole trace, generated once before any timing. */

@@ -24,6 +24,26 @@ export interface BenchMetric {
   perCore?: number[];
 }
 
+/**
+ * The whole numbers given to a bench's `--name` option (comma-separated), or undefined when the
+ * option is absent; throws naming the option when a value is not a whole number >= `min`.
+ */
+export function countsOption(name: string, min = 1): number[] | undefined {
+  const i = process.argv.indexOf(name);
+  if (i < 0) return undefined;
+  const text = process.argv[i + 1] ?? '';
+  const values = text.split(',').map(Number);
+  if (text === '' || values.some((n) => !Number.isInteger(n) || n < min)) throw new Error(`${name}: "${text}" is not a whole number >= ${min} (or a comma-separated list of them)`);
+  return values;
+}
+
+/** countsOption for an option that takes one number, with its default. */
+export function countOption(name: string, fallback: number, min = 1): number {
+  const values = countsOption(name, min);
+  if (values && values.length !== 1) throw new Error(`${name} takes one number, got ${values.length}`);
+  return values ? values[0]! : fallback;
+}
+
 export const resultsDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../results');
 
 /** A C reference program compiled for this run, or why there is none. */

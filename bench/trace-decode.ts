@@ -15,7 +15,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { DEFAULT_HEAD_BYTES, PacketBatch, PacketFlag } from '../src/trace/batch.js';
 import { openTrace } from '../src/trace/reader.js';
-import { buildCReference, median, writeBenchResult, type BenchMetric } from './support.js';
+import { buildCReference, countOption, median, writeBenchResult, type BenchMetric } from './support.js';
 
 interface PcapPacket {
   header: { capturedLength: number };
@@ -29,11 +29,6 @@ interface PcapParser {
 }
 const require = createRequire(import.meta.url);
 const pcapParser = require('pcap-parser') as { parse(path: string): PcapParser };
-
-function argValue(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  return i > 0 && process.argv[i + 1] !== undefined ? Number(process.argv[i + 1]) : fallback;
-}
 
 interface Run {
   packets: number;
@@ -125,10 +120,10 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const samples = argValue('--samples', 5);
+  const samples = countOption('--samples', 5);
   // Bytes of each packet's IP header kept in the batch: the default batch keeps 64 (the pipeline
   // and every command use it); 0 is the 5-tuple-only floor, measured alongside.
-  const headBytes = argValue('--head', DEFAULT_HEAD_BYTES);
+  const headBytes = countOption('--head', DEFAULT_HEAD_BYTES, 0);
   const bytes = readFileSync(file); // also warms the page cache
   // pcap-parser reads pcap only: for a pcapng file it is left out (C libpcap reads both).
   const pcapng = bytes.length >= 4 && bytes.readUInt32LE(0) === 0x0a0d0d0a;

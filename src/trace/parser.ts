@@ -526,13 +526,12 @@ export class TraceParser {
         // An enhanced packet block of a fast-link interface, whole in the window and well formed;
         // anything else goes to pcapngBlock, which also has the messages for what is wrong.
         const length = avail >= 32 ? view.getUint32(p + 4, little) : 0;
-        const iface = length !== 0 && view.getUint32(p, little) === PCAPNG_EPB && length >= 32 && (length & 3) === 0 && length <= avail &&
-          view.getUint32(p + length - 4, little) === length ? interfaces[view.getUint32(p + 8, little)] : undefined;
+        const ifId = length >= 32 ? view.getUint32(p + 8, little) : 0;
+        const iface = length >= 32 && (length & 3) === 0 && length <= avail && view.getUint32(p, little) === PCAPNG_EPB &&
+          view.getUint32(p + length - 4, little) === length ? interfaces[ifId] : undefined;
         caplen = iface === undefined ? 0 : view.getUint32(p + 20, little);
         if (iface === undefined || iface.fast === FastLink.NONE || caplen > length - 32) {
-          this.start = start;
-          this.packets = packets;
-          batch.count = slot;
+          this.leaveRun(batch, start, packets, slot, -1, 0);
           return SLOW_BLOCK;
         }
         fast = iface.fast;
@@ -541,17 +540,14 @@ export class TraceParser {
         all32[caplens + slot] = caplen;
         all32[wireLens + slot] = view.getUint32(p + 24, little);
         all32[linkTypeOut + slot] = recordLinkType;
-        all16[ifIndexOut + slot] = ifBase + view.getUint32(p + 8, little);
+        all16[ifIndexOut + slot] = ifBase + ifId;
         all64[frameNo + slot] = ++packets;
         frame = p + 28;
         decodeLen = caplen;
         next = p + length;
       } else {
         if (avail < hdr) {
-          this.start = start;
-          this.packets = packets;
-          batch.count = slot;
-          batch.linkType.fill(linkType, first, slot);
+          this.leaveRun(batch, start, packets, slot, first, linkType);
           return avail === 0 && this.eof ? this.finish() : this.needMore('pcap record header');
         }
         const sec = view.getUint32(p, little);
@@ -559,18 +555,12 @@ export class TraceParser {
         caplen = view.getUint32(p + 8, little);
         const wireLen = view.getUint32(p + 12, little);
         if (caplen > MAX_RECORD_BYTES) {
-          this.start = start;
-          this.packets = packets;
-          batch.count = slot;
-          batch.linkType.fill(linkType, first, slot);
+          this.leaveRun(batch, start, packets, slot, first, linkType);
           this.fail(p + 8, `record ${packets + 1} claims ${caplen} captured bytes (more than ${MAX_RECORD_BYTES}; snaplen is ${this.pcapSnaplen}): corrupt record header`);
         }
         decodeLen = caplen;
         if (avail < hdr + caplen) {
-          this.start = start;
-          this.packets = packets;
-          batch.count = slot;
-          batch.linkType.fill(linkType, first, slot);
+          this.leaveRun(batch, start, packets, slot, first, linkType);
           if (this.eof) return this.needMore('pcap record');
           if (!this.windowFull()) return ParseStatus.NEED_MORE;
           decodeLen = avail - hdr; // oversized: decode what fits, skip the rest
@@ -732,19 +722,24 @@ export class TraceParser {
       slot++;
       if (decodeLen < caplen) {
         this.skip = caplen - decodeLen;
-        this.start = end;
-        this.packets = packets;
-        batch.count = slot;
-        batch.linkType.fill(linkType, first, slot);
+        this.leaveRun(batch, end, packets, slot, first, linkType);
         return this.needMore('pcap record');
       }
       start = next;
     }
+    this.leaveRun(batch, start, packets, slot, pcapng ? -1 : first, linkType);
+    return ParseStatus.BATCH_FULL;
+  }
+
+  /**
+   * parseFast's way out: where the next record starts, packets counted, slots used; a pcap run
+   * (`linkFrom` >= 0) also gets its link type over the slots it filled from `linkFrom` on.
+   */
+  private leaveRun(batch: PacketBatch, start: number, packets: number, slot: number, linkFrom: number, linkType: number): void {
     this.start = start;
     this.packets = packets;
     batch.count = slot;
-    if (!pcapng) batch.linkType.fill(linkType, first, slot);
-    return ParseStatus.BATCH_FULL;
+    if (linkFrom >= 0) batch.linkType.fill(linkType, linkFrom, slot);
   }
 
   private finish(): ParseStatusValue {
