@@ -50,23 +50,35 @@ export const CtStatus = {
 } as const;
 
 /**
- * Layout of `ConntrackTable.nodes`: NODE_WORDS u32 per node, node n at n * NODE_WORDS, so the two
- * nodes of connection c share the record at c * CONN_WORDS.
+ * Layout of `ConntrackTable.nodes`: NODE_WORDS int32 per node, node n at n * NODE_WORDS, so the
+ * two nodes of connection c share the record at c * CONN_WORDS. A const enum, so that tsc writes
+ * the numbers into the code: V8 reads a module-level constant from its cell at every use (a load
+ * and a hole check, and no constant folding of `n * NODE_WORDS`), which cost the lookup loops
+ * about a third of their time.
  */
-export const NODE_WORDS = 5;
-export const CONN_WORDS = 2 * NODE_WORDS;
-/** Word offsets inside a node. */
-export const N_NEXT = 0;
-export const N_SRC = 1;
-export const N_DST = 2;
-/** sport << 16 | dport of the node's tuple. */
-export const N_PORTS = 3;
-/** Connection word offsets inside the record: expiry (ORIGINAL node's 6th word), l3 << 8 | proto (REPLY node's). */
-export const C_EXPIRES = NODE_WORDS - 1;
-export const C_META = CONN_WORDS - 1;
+const enum NodeLayout {
+  NODE_WORDS = 5,
+  CONN_WORDS = 10,
+  /** Word offsets inside a node: next node of the chain, first source and destination words. */
+  NEXT = 0,
+  SRC = 1,
+  DST = 2,
+  /** sport << 16 | dport of the node's tuple. */
+  PORTS = 3,
+  /** Connection words inside the record: expiry (ORIGINAL node's last word), l3 << 8 | proto (REPLY node's). */
+  EXPIRES = 4,
+  META = 9,
+}
 
-/** Nodes per chain that `warm` touches ahead of the lookups (chains are ~1-6 nodes at sane sizes). */
-export const WARM_DEPTH = 2;
+const enum Walk {
+  /** Nodes per chain that `warm` touches ahead of the lookups (chains are ~1-6 nodes at sane sizes). */
+  WARM_DEPTH = 2,
+  /** Nodes-visited histogram size (the last slot counts everything longer). */
+  HISTOGRAM_SLOTS = 257,
+}
+/** Walk.HISTOGRAM_SLOTS for other modules (formats and merges of the histogram). */
+export const VISIT_HISTOGRAM_SLOTS: number = Walk.HISTOGRAM_SLOTS;
+
 /** NF_CT_EVICTION_RANGE: buckets early_drop scans. */
 export const EVICTION_RANGE = 8;
 /** __nf_conntrack_confirm's chain limit: MIN_CHAINLEN + random below MAX_CHAINLEN. */
@@ -76,8 +88,6 @@ export const MAX_CHAINLEN = 30;
 export const GC_SCAN_INTERVAL_MIN_MS = 1000;
 export const GC_SCAN_INTERVAL_MAX_MS = 60_000;
 export const GC_SCAN_INTERVAL_CLAMP_MS = 300_000;
-/** Nodes-visited histogram size (the last slot counts everything longer). */
-export const VISIT_HISTOGRAM_SLOTS = 257;
 
 export interface ConntrackConfig {
   /** nf_conntrack_buckets (rounded up to a multiple of 512 as nf_ct_alloc_hashtable does). */
@@ -161,7 +171,7 @@ export class ConntrackStats {
   lookups = 0;
   nodesVisited = 0;
   maxVisited = 0;
-  readonly visitHistogram = new Float64Array(VISIT_HISTOGRAM_SLOTS);
+  readonly visitHistogram = new Float64Array(Walk.HISTOGRAM_SLOTS);
   created = 0;
   confirmed = 0;
   expired = 0;
@@ -190,9 +200,9 @@ export class ConntrackTable implements ConntrackView {
   /** TCP: TcpState. */
   protoState = new Uint8Array(0);
   /**
-   * Per node (NODE_WORDS words, see N_*): the next node in its chain (NO_NODE ends it; for free
+   * Per node (NodeLayout.NODE_WORDS words, see NodeLayout): the next node in its chain (NO_NODE ends it; for free
    * entries, the free list), first source and destination address words, ports; per connection
-   * (C_EXPIRES, C_META): expiry stamp and l3 << 8 | proto. Words are stored as int32 (the same
+   * (NodeLayout.EXPIRES, NodeLayout.META): expiry stamp and l3 << 8 | proto. Words are stored as int32 (the same
    * 32 bits); the accessors below give them back as u32.
    */
   nodes = new Int32Array(0);
@@ -263,7 +273,7 @@ export class ConntrackTable implements ConntrackView {
 
   /**
    * Touches the chains of `count` raw hashes, walking them in lockstep (the first node of every
-   * chain, then the second of every chain that goes on, up to WARM_DEPTH nodes), so that the
+   * chain, then the second of every chain that goes on, up to Walk.WARM_DEPTH nodes), so that the
    * lookups that follow find bucket heads and node records in cache. One lookup's loads depend on
    * each other (bucket, node, next node) and stall one after the other; the lockstep walk's loads
    * in one pass are independent and overlap. Reads only; returns a value computed from every load
@@ -278,14 +288,16 @@ export class ConntrackTable implements ConntrackView {
     for (let k = 0; k < count; k++) cursor[k] = table[cursor[k]!]!;
     const nodes = this.nodes;
     let sum = 0;
-    for (let depth = 0; depth < WARM_DEPTH; depth++) {
+    // Index arithmetic in Math.imul and `| 0`: int32 without overflow checks, so that the loop
+    // body stays short and more iterations' loads fit the CPU's reorder window.
+    for (let depth = 0; depth < Walk.WARM_DEPTH; depth++) {
       for (let k = 0; k < count; k++) {
         const n = cursor[k]!;
         if (n < 0) continue;
         // The connection record's first and last words: a 40-byte record may straddle two lines.
-        const cb = (n & ~1) * NODE_WORDS;
-        sum = (sum + nodes[cb + C_EXPIRES]! + nodes[cb + C_META]!) | 0;
-        cursor[k] = nodes[n * NODE_WORDS + N_NEXT]!;
+        const cb = Math.imul(n & ~1, NodeLayout.NODE_WORDS);
+        sum = (sum + nodes[(cb + NodeLayout.EXPIRES) | 0]! + nodes[(cb + NodeLayout.META) | 0]!) | 0;
+        cursor[k] = nodes[Math.imul(n, NodeLayout.NODE_WORDS)]!;
       }
     }
     return sum;
@@ -298,56 +310,56 @@ export class ConntrackTable implements ConntrackView {
     const x = n * 6;
     const l3 = this.l3Of(c);
     const six = l3 === 6 && e !== null;
-    const b = n * NODE_WORDS;
-    const ports = this.nodes[b + N_PORTS]!;
+    const b = n * NodeLayout.NODE_WORDS;
+    const ports = this.nodes[b + NodeLayout.PORTS]!;
     return this.hasher.hashInt32(l3, this.protoOf(c),
-      this.nodes[b + N_SRC]!, six ? e[x]! : 0, six ? e[x + 1]! : 0, six ? e[x + 2]! : 0,
-      this.nodes[b + N_DST]!, six ? e[x + 3]! : 0, six ? e[x + 4]! : 0, six ? e[x + 5]! : 0,
+      this.nodes[b + NodeLayout.SRC]!, six ? e[x]! : 0, six ? e[x + 1]! : 0, six ? e[x + 2]! : 0,
+      this.nodes[b + NodeLayout.DST]!, six ? e[x + 3]! : 0, six ? e[x + 4]! : 0, six ? e[x + 5]! : 0,
       ports >>> 16, ports & 0xffff);
   }
 
   /** Layer 3 of connection c: 4 or 6. */
   l3Of(c: number): number {
-    return this.nodes[c * CONN_WORDS + C_META]! >>> 8;
+    return this.nodes[c * NodeLayout.CONN_WORDS + NodeLayout.META]! >>> 8;
   }
 
   /** IP protocol number of connection c. */
   protoOf(c: number): number {
-    return this.nodes[c * CONN_WORDS + C_META]! & 0xff;
+    return this.nodes[c * NodeLayout.CONN_WORDS + NodeLayout.META]! & 0xff;
   }
 
   /** The node after n in its chain (NO_NODE at the end). */
   nextOf(n: number): number {
-    return this.nodes[n * NODE_WORDS + N_NEXT]!;
+    return this.nodes[n * NodeLayout.NODE_WORDS + NodeLayout.NEXT]!;
   }
 
   /** First word of node n's source address (the whole IPv4 address). */
   srcOf(n: number): number {
-    return this.nodes[n * NODE_WORDS + N_SRC]! >>> 0;
+    return this.nodes[n * NodeLayout.NODE_WORDS + NodeLayout.SRC]! >>> 0;
   }
 
   /** First word of node n's destination address. */
   dstOf(n: number): number {
-    return this.nodes[n * NODE_WORDS + N_DST]! >>> 0;
+    return this.nodes[n * NodeLayout.NODE_WORDS + NodeLayout.DST]! >>> 0;
   }
 
   /** sport << 16 | dport of node n's tuple (ICMP: id << 16 | type << 8 | code). */
   portsOf(n: number): number {
-    return this.nodes[n * NODE_WORDS + N_PORTS]! >>> 0;
+    return this.nodes[n * NodeLayout.NODE_WORDS + NodeLayout.PORTS]! >>> 0;
   }
 
   isExpired(c: number, nowMs: number): boolean {
-    return ((this.nodes[c * CONN_WORDS + C_EXPIRES]! - nowMs) | 0) <= 0;
+    return ((this.nodes[c * NodeLayout.CONN_WORDS + NodeLayout.EXPIRES]! - nowMs) | 0) <= 0;
   }
 
   /** Milliseconds left before connection c expires (0 when expired). */
   remainingMs(c: number, nowMs: number): number {
-    const d = (this.nodes[c * CONN_WORDS + C_EXPIRES]! - nowMs) | 0;
+    const d = (this.nodes[c * NodeLayout.CONN_WORDS + NodeLayout.EXPIRES]! - nowMs) | 0;
     return d > 0 ? d : 0;
   }
 
   refresh(c: number, nowMs: number, timeoutMs: number): void {
-    this.nodes[c * CONN_WORDS + C_EXPIRES] = (nowMs + timeoutMs) | 0;
+    this.nodes[c * NodeLayout.CONN_WORDS + NodeLayout.EXPIRES] = (nowMs + timeoutMs) | 0;
   }
 
   // --- lookup --------------------------------------------------------------------------------
@@ -362,20 +374,18 @@ export class ConntrackTable implements ConntrackView {
     let found = NO_NODE;
     // One record per node: the walk reads next, the tuple's first words and the connection's
     // expiry from the same cache line(s) (nf_ct_key_equal order aside, the result is the same).
+    // Node numbers are >= 0 (NO_NODE is -1); index arithmetic as in warm().
     const nodes = this.nodes;
     const src0 = this.ps0, dst0 = this.pd0, ports = this.pports, meta = this.pmeta;
-    while (n !== NO_NODE) {
+    while (n >= 0) {
       visited++;
-      const b = n * NODE_WORDS;
-      const cb = (n & ~1) * NODE_WORDS;
-      let nx = nodes[b + N_NEXT]!;
-      if (((nodes[cb + C_EXPIRES]! - nowMs) | 0) <= 0) {
-        // nf_ct_gc_expired
-        if (nx !== NO_NODE && nx >>> 1 === n >>> 1) nx = nodes[nx * NODE_WORDS + N_NEXT]!;
-        this.kill(n >>> 1);
-        this.stats.expired++;
-      } else if (nodes[b + N_SRC] === src0 && nodes[b + N_DST] === dst0 && nodes[b + N_PORTS] === ports &&
-        nodes[cb + C_META] === meta && (meta >>> 8 !== 6 || this.extEqual(n))) {
+      const b = Math.imul(n, NodeLayout.NODE_WORDS);
+      const cb = Math.imul(n & ~1, NodeLayout.NODE_WORDS);
+      let nx = nodes[b]!; // NodeLayout.NEXT
+      if (((nodes[(cb + NodeLayout.EXPIRES) | 0]! - nowMs) | 0) <= 0) {
+        nx = this.reapExpired(n, nx);
+      } else if (nodes[(b + NodeLayout.SRC) | 0] === src0 && nodes[(b + NodeLayout.DST) | 0] === dst0 && nodes[(b + NodeLayout.PORTS) | 0] === ports &&
+        nodes[(cb + NodeLayout.META) | 0] === meta && (meta >>> 8 !== 6 || this.extEqual(n))) {
         found = n;
         break;
       }
@@ -385,8 +395,20 @@ export class ConntrackTable implements ConntrackView {
     s.lookups++;
     s.nodesVisited += visited;
     if (visited > s.maxVisited) s.maxVisited = visited;
-    s.visitHistogram[visited < VISIT_HISTOGRAM_SLOTS - 1 ? visited : VISIT_HISTOGRAM_SLOTS - 1]!++;
+    s.visitHistogram[visited < Walk.HISTOGRAM_SLOTS - 1 ? visited : Walk.HISTOGRAM_SLOTS - 1]!++;
     return found;
+  }
+
+  /**
+   * nf_ct_gc_expired during a walk: kills node n's expired connection and returns the node the
+   * walk goes on with (past n's sibling when it comes next). Out of line, so that find() stays
+   * small enough for V8 to inline into the per-packet loops.
+   */
+  private reapExpired(n: number, next: number): number {
+    const nx = next !== NO_NODE && next >>> 1 === n >>> 1 ? this.nodes[next * NodeLayout.NODE_WORDS + NodeLayout.NEXT]! : next;
+    this.kill(n >>> 1);
+    this.stats.expired++;
+    return nx;
   }
 
   // --- allocation, confirmation, deletion ----------------------------------------------------
@@ -415,7 +437,7 @@ export class ConntrackTable implements ConntrackView {
     }
     let c = this.freeHead;
     if (c !== NO_NODE) {
-      this.freeHead = this.nodes[c * CONN_WORDS + N_NEXT]!;
+      this.freeHead = this.nodes[c * NodeLayout.CONN_WORDS + NodeLayout.NEXT]!;
     } else {
       if (this.highWater === this.capacity) this.grow(Math.min(this.max, this.capacity * 2));
       c = this.highWater++;
@@ -431,18 +453,18 @@ export class ConntrackTable implements ConntrackView {
     const o = 2 * c;
     const r = o + 1;
     const nodes = this.nodes;
-    const bo = o * NODE_WORDS;
-    const br = r * NODE_WORDS;
-    nodes[bo + C_EXPIRES] = nowMs | 0;
-    nodes[c * CONN_WORDS + C_META] = (l3 << 8) | proto;
-    nodes[bo + N_SRC] = this.ps0; nodes[bo + N_DST] = this.pd0;
-    nodes[br + N_SRC] = this.pd0; nodes[br + N_DST] = this.ps0;
-    nodes[bo + N_PORTS] = (this.psport << 16) | this.pdport;
+    const bo = o * NodeLayout.NODE_WORDS;
+    const br = r * NodeLayout.NODE_WORDS;
+    nodes[bo + NodeLayout.EXPIRES] = nowMs | 0;
+    nodes[c * NodeLayout.CONN_WORDS + NodeLayout.META] = (l3 << 8) | proto;
+    nodes[bo + NodeLayout.SRC] = this.ps0; nodes[bo + NodeLayout.DST] = this.pd0;
+    nodes[br + NodeLayout.SRC] = this.pd0; nodes[br + NodeLayout.DST] = this.ps0;
+    nodes[bo + NodeLayout.PORTS] = (this.psport << 16) | this.pdport;
     if (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) {
       const type = icmpReplyType(l3, this.pdport >>> 8);
-      nodes[br + N_PORTS] = (this.psport << 16) | ((type & 0xff) << 8) | (this.pdport & 0xff);
+      nodes[br + NodeLayout.PORTS] = (this.psport << 16) | ((type & 0xff) << 8) | (this.pdport & 0xff);
     } else {
-      nodes[br + N_PORTS] = (this.pdport << 16) | this.psport;
+      nodes[br + NodeLayout.PORTS] = (this.pdport << 16) | this.psport;
     }
     if (l3 === 6) {
       if (this.ext === null) this.ext = new Uint32Array(this.capacity * 12);
@@ -452,8 +474,8 @@ export class ConntrackTable implements ConntrackView {
       e[xo] = this.ps1; e[xo + 1] = this.ps2; e[xo + 2] = this.ps3; e[xo + 3] = this.pd1; e[xo + 4] = this.pd2; e[xo + 5] = this.pd3;
       e[xr] = this.pd1; e[xr + 1] = this.pd2; e[xr + 2] = this.pd3; e[xr + 3] = this.ps1; e[xr + 4] = this.ps2; e[xr + 5] = this.ps3;
     }
-    nodes[bo + N_NEXT] = NO_NODE;
-    nodes[br + N_NEXT] = NO_NODE;
+    nodes[bo + NodeLayout.NEXT] = NO_NODE;
+    nodes[br + NodeLayout.NEXT] = NO_NODE;
     this.allocatedConn = c;
     this.allocatedHash = hash;
     return c;
@@ -490,7 +512,7 @@ export class ConntrackTable implements ConntrackView {
           this.discard(c);
           return false;
         }
-        n = nodes[n * NODE_WORDS + N_NEXT]!;
+        n = nodes[n * NodeLayout.NODE_WORDS + NodeLayout.NEXT]!;
       }
     }
     this.link(o, hash);
@@ -504,11 +526,11 @@ export class ConntrackTable implements ConntrackView {
     const ca = a >>> 1;
     const cb = b >>> 1;
     const nodes = this.nodes;
-    const ba = a * NODE_WORDS;
-    const bb = b * NODE_WORDS;
-    if (nodes[ba + N_SRC] !== nodes[bb + N_SRC] || nodes[ba + N_DST] !== nodes[bb + N_DST] || nodes[ba + N_PORTS] !== nodes[bb + N_PORTS]) return false;
-    const meta = nodes[ca * CONN_WORDS + C_META]!;
-    if (meta !== nodes[cb * CONN_WORDS + C_META]) return false;
+    const ba = a * NodeLayout.NODE_WORDS;
+    const bb = b * NodeLayout.NODE_WORDS;
+    if (nodes[ba + NodeLayout.SRC] !== nodes[bb + NodeLayout.SRC] || nodes[ba + NodeLayout.DST] !== nodes[bb + NodeLayout.DST] || nodes[ba + NodeLayout.PORTS] !== nodes[bb + NodeLayout.PORTS]) return false;
+    const meta = nodes[ca * NodeLayout.CONN_WORDS + NodeLayout.META]!;
+    if (meta !== nodes[cb * NodeLayout.CONN_WORDS + NodeLayout.META]) return false;
     if (meta >>> 8 === 6) {
       const e = this.ext!;
       for (let k = 0; k < 6; k++) if (e[a * 6 + k] !== e[b * 6 + k]) return false;
@@ -519,7 +541,7 @@ export class ConntrackTable implements ConntrackView {
   private link(n: number, hash: number): void {
     const nodes = this.nodes;
     const b = reciprocalScale(hash, this.buckets);
-    nodes[n * NODE_WORDS + N_NEXT] = this.heads[b]!;
+    nodes[n * NodeLayout.NODE_WORDS + NodeLayout.NEXT] = this.heads[b]!;
     this.heads[b] = n;
   }
 
@@ -529,13 +551,13 @@ export class ConntrackTable implements ConntrackView {
     const b = reciprocalScale(this.hashNode(n), this.buckets);
     let p = this.heads[b]!;
     if (p === n) {
-      this.heads[b] = nodes[n * NODE_WORDS + N_NEXT]!;
+      this.heads[b] = nodes[n * NodeLayout.NODE_WORDS + NodeLayout.NEXT]!;
       return;
     }
     while (p !== NO_NODE) {
-      const q = nodes[p * NODE_WORDS + N_NEXT]!;
+      const q = nodes[p * NodeLayout.NODE_WORDS + NodeLayout.NEXT]!;
       if (q === n) {
-        nodes[p * NODE_WORDS + N_NEXT] = nodes[n * NODE_WORDS + N_NEXT]!;
+        nodes[p * NodeLayout.NODE_WORDS + NodeLayout.NEXT] = nodes[n * NodeLayout.NODE_WORDS + NodeLayout.NEXT]!;
         return;
       }
       p = q;
@@ -562,8 +584,8 @@ export class ConntrackTable implements ConntrackView {
     if (c === this.allocatedConn) this.allocatedConn = NO_NODE;
     this.status[c] = 0;
     this.count--;
-    this.nodes[c * CONN_WORDS + N_NEXT] = this.freeHead;
-    this.nodes[c * CONN_WORDS + NODE_WORDS + N_NEXT] = NO_NODE;
+    this.nodes[c * NodeLayout.CONN_WORDS + NodeLayout.NEXT] = this.freeHead;
+    this.nodes[c * NodeLayout.CONN_WORDS + NodeLayout.NODE_WORDS + NodeLayout.NEXT] = NO_NODE;
     this.freeHead = c;
   }
 
@@ -690,11 +712,11 @@ export class ConntrackTable implements ConntrackView {
     const icmp = proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6;
     const six = this.l3Of(ctId) === 6;
     // SNAT rewrites where replies go (reply destination), DNAT where they come from (reply source).
-    const br = r * NODE_WORDS;
-    const slot = br + (isSource ? N_DST : N_SRC);
+    const br = r * NodeLayout.NODE_WORDS;
+    const slot = br + (isSource ? NodeLayout.DST : NodeLayout.SRC);
     // nf_nat_setup_info sets IPS_SRC_NAT/IPS_DST_NAT only when the binding changes the tuple.
     const before = this.nodes[slot]!;
-    const beforePort = this.nodes[br + N_PORTS]!;
+    const beforePort = this.nodes[br + NodeLayout.PORTS]!;
     let changed = before !== (a0 | 0);
     this.nodes[slot] = a0;
     if (six && this.ext) {
@@ -703,12 +725,12 @@ export class ConntrackTable implements ConntrackView {
       this.ext[x] = a1 >>> 0; this.ext[x + 1] = a2 >>> 0; this.ext[x + 2] = a3 >>> 0;
     }
     if (port !== 0) {
-      const p = this.nodes[br + N_PORTS]!;
-      if (icmp) this.nodes[br + N_PORTS] = ((port & 0xffff) << 16) | (p & 0xffff); // the echo id
-      else if (isSource) this.nodes[br + N_PORTS] = (p & 0xffff0000) | (port & 0xffff);
-      else this.nodes[br + N_PORTS] = ((port & 0xffff) << 16) | (p & 0xffff);
+      const p = this.nodes[br + NodeLayout.PORTS]!;
+      if (icmp) this.nodes[br + NodeLayout.PORTS] = ((port & 0xffff) << 16) | (p & 0xffff); // the echo id
+      else if (isSource) this.nodes[br + NodeLayout.PORTS] = (p & 0xffff0000) | (port & 0xffff);
+      else this.nodes[br + NodeLayout.PORTS] = ((port & 0xffff) << 16) | (p & 0xffff);
     }
-    if (changed || beforePort !== this.nodes[br + N_PORTS]) this.status[ctId] = this.status[ctId]! | (isSource ? CtStatus.SRC_NAT : CtStatus.DST_NAT);
+    if (changed || beforePort !== this.nodes[br + NodeLayout.PORTS]) this.status[ctId] = this.status[ctId]! | (isSource ? CtStatus.SRC_NAT : CtStatus.DST_NAT);
     if (confirmed) this.link(r, this.hashNode(r));
   }
 
@@ -738,7 +760,7 @@ export class ConntrackTable implements ConntrackView {
   }
 
   /** Bytes of per-connection arrays per connection slot (IPv4; `ext` adds 48 for IPv6). */
-  static readonly BYTES_PER_CONNECTION = 1 + 1 + CONN_WORDS * 4 + 4 + 4 + 8;
+  static readonly BYTES_PER_CONNECTION = 1 + 1 + NodeLayout.CONN_WORDS * 4 + 4 + 4 + 8;
 
   /** Bytes the table holds now: bucket array plus per-connection arrays at their current capacity. */
   memoryBytes(): number {
@@ -759,7 +781,7 @@ export class ConntrackTable implements ConntrackView {
     if (capacity <= this.capacity) return;
     const copy8 = (a: Uint8Array, n: number) => { const b = new Uint8Array(n); b.set(a); return b; };
     const copy32 = (a: Uint32Array, n: number) => { const b = new Uint32Array(n); b.set(a); return b; };
-    const nodes = new Int32Array(capacity * CONN_WORDS);
+    const nodes = new Int32Array(capacity * NodeLayout.CONN_WORDS);
     nodes.set(this.nodes);
     this.status = copy8(this.status, capacity);
     this.protoState = copy8(this.protoState, capacity);

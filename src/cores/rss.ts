@@ -10,6 +10,11 @@
  *   queue's rps_cpus list.
  */
 
+import { reciprocalScale } from '../conntrack/tuple.js';
+
+/** `reciprocal_scale(val, ep_ro)` (include/linux/kernel.h), the one conntrack uses too. */
+export { reciprocalScale };
+
 export const DEFAULT_RETA_SIZE = 128;
 
 export class Reta {
@@ -91,11 +96,6 @@ function checkSize(size: number): void {
   if (!Number.isInteger(size) || size < 1 || size > 65536 || (size & (size - 1)) !== 0) {
     throw new RangeError(`RETA size must be a power of two in 1..65536, got ${size}`);
   }
-}
-
-/** `reciprocal_scale(val, ep_ro)` (include/linux/kernel.h): (val * ep_ro) >> 32, exact in doubles. */
-export function reciprocalScale(hash: number, n: number): number {
-  return Math.floor(((hash >>> 0) * n) / 4294967296);
 }
 
 /** `get_rps_cpu`: the CPU RPS steers a packet with this hash to, from the queue's rps_cpus list. */

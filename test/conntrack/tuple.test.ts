@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { jhash2 } from '../../src/hash/jhash.js';
 import { siphash, sipKeyFromBytes } from '../../src/hash/siphash.js';
@@ -24,9 +25,22 @@ describe('reciprocal_scale', () => {
     expect(reciprocalScale(0xffffffff, 65536)).toBe(65535);
     expect(reciprocalScale(0, 1000)).toBe(0);
     expect(reciprocalScale(0xffffffff, 3)).toBe(2);
-    // Sizes above 2^21 take the split path; compare with exact BigInt arithmetic.
-    for (const [h, size] of [[0xdeadbeef, 16777216], [0x12345678, 50331648], [0xffffffff, 67108864]] as const) {
+    // Sizes above 2^21 (products beyond 2^53): exact for the table's sizes; compare with BigInt.
+    for (const [h, size] of [[0xdeadbeef, 16777216], [0x12345678, 50331648], [0xffffffff, 67108864], [0xffffffff, 67108352]] as const) {
       expect(reciprocalScale(h, size)).toBe(Number((BigInt(h) * BigInt(size)) >> 32n));
+    }
+  });
+
+  it('is exact for every size whose odd part is below 2^21 (all table sizes) and any u32 or int32 hash', () => {
+    fc.assert(fc.property(fc.integer({ min: -0x80000000, max: 0xffffffff }), fc.integer({ min: 1, max: (1 << 21) - 1 }), fc.integer({ min: 0, max: 11 }), (h, odd, shift) => {
+      const size = odd * 2 ** shift;
+      expect(reciprocalScale(h, size)).toBe(Number((BigInt(h >>> 0) * BigInt(size)) >> 32n));
+    }), { numRuns: 2000 });
+    // The conntrack table's sizes: multiples of 512 up to 2^26, at the hash values nearest a bucket edge.
+    for (const size of [512, 65536, 1048576, 67108864, 67108352, 33554944, 513 * 512]) {
+      for (const h of [0, 1, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff, Math.ceil(2 ** 32 / size) * 7 - 1]) {
+        expect(reciprocalScale(h, size)).toBe(Number((BigInt(h >>> 0) * BigInt(size)) >> 32n));
+      }
     }
   });
 });
