@@ -14,11 +14,18 @@ export const PCAP_MAGIC_NSEC = 0xa1b23c4d;
 /** Alexey Kuznetsov's patched libpcap: 24-byte record headers (ifindex, protocol, pkt_type, pad). */
 export const PCAP_MAGIC_KUZNETZOV = 0xa1b2cd34;
 export const PCAPNG_SHB = 0x0a0d0d0a;
-const PCAPNG_BYTE_ORDER_MAGIC = 0x1a2b3c4d;
-const PCAPNG_IDB = 1;
-const PCAPNG_OBSOLETE_PB = 2;
-const PCAPNG_SPB = 3;
-const PCAPNG_EPB = 6;
+/**
+ * pcapng block types and the byte-order magic. Numbers the record loops compare against are const
+ * enums throughout this file: tsc writes them into the code, where V8 would read a module-level
+ * constant from its cell (a load and a hole check) at every use.
+ */
+const enum Pcapng {
+  BYTE_ORDER_MAGIC = 0x1a2b3c4d,
+  IDB = 1,
+  OBSOLETE_PB = 2,
+  SPB = 3,
+  EPB = 6,
+}
 
 /** libpcap's LT_LINKTYPE: the upper bits of the pcap link-type field carry the FCS length. */
 export const LINKTYPE_MASK = 0x03ffffff;
@@ -26,7 +33,11 @@ export const LINKTYPE_MASK = 0x03ffffff;
  * Largest record we accept. libpcap refuses more than 262144 bytes for most link types; we allow
  * far more (BIG TCP/jumbo captures), but a length past this is corruption, not a packet.
  */
-export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+export const MAX_RECORD_BYTES: number = 64 * 1024 * 1024;
+const enum Limit {
+  /** MAX_RECORD_BYTES, for the record loops. */
+  RECORD_BYTES = 64 * 1024 * 1024,
+}
 
 export type TraceFormat = 'pcap' | 'pcapng';
 
@@ -179,8 +190,14 @@ function clearModelSlots(batch: PacketBatch): void {
  * 802.1Q/802.1ad tag), raw IP (version nibble), raw IPv4 only, raw IPv6 only; NONE = always the
  * general decoder.
  */
-const FastLink = { NONE: 0, ETHERNET: 1, RAW: 2, IPV4: 3, IPV6: 4 } as const;
-type FastLinkValue = (typeof FastLink)[keyof typeof FastLink];
+const enum FastLink {
+  NONE = 0,
+  ETHERNET = 1,
+  RAW = 2,
+  IPV4 = 3,
+  IPV6 = 4,
+}
+type FastLinkValue = FastLink;
 
 function fastLinkOf(linkType: number): FastLinkValue {
   switch (linkType) {
@@ -195,8 +212,11 @@ function fastLinkOf(linkType: number): FastLinkValue {
 /** Whether this machine stores numbers little-endian (how a Uint32Array store lays out bytes). */
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-const IP_ALL = PacketFlag.IP | PacketFlag.IP_HAS_SRC | PacketFlag.IP_HAS_DST | PacketFlag.IP_HAS_PROTO | PacketFlag.IP_HAS_FRAG;
-const PORTS_TCP = PacketFlag.PORTS | PacketFlag.TCP;
+/** Flag sets the fast path writes. */
+const enum FastFlags {
+  IP_ALL = PacketFlag.IP | PacketFlag.IP_HAS_SRC | PacketFlag.IP_HAS_DST | PacketFlag.IP_HAS_PROTO | PacketFlag.IP_HAS_FRAG,
+  PORTS_TCP = PacketFlag.PORTS | PacketFlag.TCP,
+}
 
 export class TraceParser {
   /** The window: bytes [start, end) are unread; `base` is the input offset of window[0]. */
@@ -403,7 +423,7 @@ export class TraceParser {
       const sub = view.getUint32(p + 4, little);
       const caplen = view.getUint32(p + 8, little);
       const wireLen = view.getUint32(p + 12, little);
-      if (caplen > MAX_RECORD_BYTES) {
+      if (caplen > Limit.RECORD_BYTES) {
         this.start = start;
         batch.count = slot;
         this.fail(p + 8, `record ${this.packets + 1} claims ${caplen} captured bytes (more than ${MAX_RECORD_BYTES}; snaplen is ${this.pcapSnaplen}): corrupt record header`);
@@ -483,7 +503,9 @@ export class TraceParser {
     const vlanCountOut = batch.vlanCount.byteOffset, headLenOut = batch.headLen.byteOffset, head = batch.head;
     const headBytes = batch.headBytes;
     // Word-wise head copy when slots are word-aligned (the head array starts 8-aligned).
-    const wordHead = (headBytes & 3) === 0;
+    // (On a little-endian host only, so that the word reads' byte order is a constant for V8;
+    // elsewhere the byte loop copies.)
+    const wordHead = HOST_LITTLE_ENDIAN && (headBytes & 3) === 0;
     if (wordHead && this.headWordsOf !== head) {
       this.headWordsOf = head;
       this.headWords = new Uint32Array(head.buffer, head.byteOffset, head.byteLength >>> 2);
@@ -527,7 +549,7 @@ export class TraceParser {
         // anything else goes to pcapngBlock, which also has the messages for what is wrong.
         const length = avail >= 32 ? view.getUint32(p + 4, little) : 0;
         const ifId = length >= 32 ? view.getUint32(p + 8, little) : 0;
-        const iface = length >= 32 && (length & 3) === 0 && length <= avail && view.getUint32(p, little) === PCAPNG_EPB &&
+        const iface = length >= 32 && (length & 3) === 0 && length <= avail && view.getUint32(p, little) === Pcapng.EPB &&
           view.getUint32(p + length - 4, little) === length ? interfaces[ifId] : undefined;
         caplen = iface === undefined ? 0 : view.getUint32(p + 20, little);
         if (iface === undefined || iface.fast === FastLink.NONE || caplen > length - 32) {
@@ -554,7 +576,7 @@ export class TraceParser {
         const sub = view.getUint32(p + 4, little);
         caplen = view.getUint32(p + 8, little);
         const wireLen = view.getUint32(p + 12, little);
-        if (caplen > MAX_RECORD_BYTES) {
+        if (caplen > Limit.RECORD_BYTES) {
           this.leaveRun(batch, start, packets, slot, first, linkType);
           this.fail(p + 8, `record ${packets + 1} claims ${caplen} captured bytes (more than ${MAX_RECORD_BYTES}; snaplen is ${this.pcapSnaplen}): corrupt record header`);
         }
@@ -635,7 +657,7 @@ export class TraceParser {
         }
         // Transport header.
         const tAvail = payloadEnd - transport;
-        let flags = IP_ALL;
+        let flags = FastFlags.IP_ALL;
         let sport = 0, dport = 0, tcpFlags = 0, seq = 0, ack = 0, window = 0, icmpType = 0, icmpCode = 0, icmpId = 0;
         if (proto === 6) {
           if (tAvail < 16 || b[transport + 12]! >> 4 < 5) break fastPath;
@@ -645,7 +667,7 @@ export class TraceParser {
           ack = view.getUint32(transport + 8);
           tcpFlags = ((b[transport + 12]! & 0x0f) << 8) | b[transport + 13]!;
           window = (b[transport + 14]! << 8) | b[transport + 15]!;
-          flags |= PORTS_TCP;
+          flags |= FastFlags.PORTS_TCP;
         } else if (proto === 17 || proto === 132 || proto === 136) {
           if (tAvail < 4) break fastPath;
           sport = (b[transport]! << 8) | b[transport + 1]!;
@@ -703,12 +725,12 @@ export class TraceParser {
           let hw = base >>> 2;
           for (; i + 16 <= n; i += 16, hw += 4) {
             const s = o + i;
-            headWords[hw] = view.getUint32(s, HOST_LITTLE_ENDIAN);
-            headWords[hw + 1] = view.getUint32(s + 4, HOST_LITTLE_ENDIAN);
-            headWords[hw + 2] = view.getUint32(s + 8, HOST_LITTLE_ENDIAN);
-            headWords[hw + 3] = view.getUint32(s + 12, HOST_LITTLE_ENDIAN);
+            headWords[hw] = view.getUint32(s, true);
+            headWords[hw + 1] = view.getUint32(s + 4, true);
+            headWords[hw + 2] = view.getUint32(s + 8, true);
+            headWords[hw + 3] = view.getUint32(s + 12, true);
           }
-          for (; i + 4 <= n; i += 4, hw++) headWords[hw] = view.getUint32(o + i, HOST_LITTLE_ENDIAN);
+          for (; i + 4 <= n; i += 4, hw++) headWords[hw] = view.getUint32(o + i, true);
         }
         for (; i < n; i++) head[base + i] = b[o + i]!;
         all8[headLenOut + slot] = n;
@@ -768,21 +790,21 @@ export class TraceParser {
     if (rawType === PCAPNG_SHB) {
       // The byte-order magic decides how to read everything in the section, the length included.
       const bom = u32le(b, p + 8);
-      if (bom === PCAPNG_BYTE_ORDER_MAGIC) this.bigEndian = false;
-      else if (u32be(b, p + 8) === PCAPNG_BYTE_ORDER_MAGIC) this.bigEndian = true;
+      if (bom === Pcapng.BYTE_ORDER_MAGIC) this.bigEndian = false;
+      else if (u32be(b, p + 8) === Pcapng.BYTE_ORDER_MAGIC) this.bigEndian = true;
       else this.fail(p + 8, `section header block with a bad byte-order magic 0x${u32be(b, p + 8).toString(16).padStart(8, '0')}`);
     }
     const type = this.u32(p);
     const length = this.u32(p + 4);
     if (length < 12 || length % 4 !== 0) this.fail(p + 4, `pcapng block (type 0x${type.toString(16)}) has total length ${length}: must be a multiple of 4 and at least 12`);
     if (length > MAX_RECORD_BYTES) this.fail(p + 4, `pcapng block (type 0x${type.toString(16)}) claims ${length} bytes (more than ${MAX_RECORD_BYTES}): corrupt block header`);
-    const isPacket = type === PCAPNG_EPB || type === PCAPNG_SPB || type === PCAPNG_OBSOLETE_PB;
+    const isPacket = type === Pcapng.EPB || type === Pcapng.SPB || type === Pcapng.OBSOLETE_PB;
     if (avail < length) {
       if (this.eof) return this.needMore('pcapng block');
       if (!this.windowFull()) return ParseStatus.NEED_MORE;
       // Oversized: a packet block is decoded from the part that fits; other blocks are skipped.
       if (isPacket) this.packetBlock(batch, type, p, length, avail, reset);
-      else if (type === PCAPNG_SHB || type === PCAPNG_IDB) this.fail(p + 4, `pcapng ${type === PCAPNG_IDB ? 'interface description' : 'section header'} block of ${length} bytes is larger than the reader's ${this.window.length}-byte window`);
+      else if (type === PCAPNG_SHB || type === Pcapng.IDB) this.fail(p + 4, `pcapng ${type === Pcapng.IDB ? 'interface description' : 'section header'} block of ${length} bytes is larger than the reader's ${this.window.length}-byte window`);
       this.skip = length - avail;
       this.start = this.end;
       return this.needMore('pcapng block');
@@ -790,7 +812,7 @@ export class TraceParser {
     const trailer = this.u32(p + length - 4);
     if (trailer !== length) this.fail(p + length - 4, `pcapng block (type 0x${type.toString(16)}) total length ${length} at its start but ${trailer} at its end`);
     if (type === PCAPNG_SHB) this.sectionHeader(p, length);
-    else if (type === PCAPNG_IDB) this.interfaceDescription(p, length);
+    else if (type === Pcapng.IDB) this.interfaceDescription(p, length);
     else if (isPacket) this.packetBlock(batch, type, p, length, length, reset);
     // Any other block (statistics, name resolution, custom, unknown) is skipped by its length.
     this.start = p + length;
@@ -844,9 +866,9 @@ export class TraceParser {
     let caplen: number;
     let wireLen: number;
     let data: number;
-    if (type === PCAPNG_EPB || type === PCAPNG_OBSOLETE_PB) {
-      if (length < 32) this.fail(p + 4, `${type === PCAPNG_EPB ? 'enhanced' : 'obsolete'} packet block of ${length} bytes (at least 32)`);
-      ifId = type === PCAPNG_EPB ? this.u32(p + 8) : this.u16(p + 8);
+    if (type === Pcapng.EPB || type === Pcapng.OBSOLETE_PB) {
+      if (length < 32) this.fail(p + 4, `${type === Pcapng.EPB ? 'enhanced' : 'obsolete'} packet block of ${length} bytes (at least 32)`);
+      ifId = type === Pcapng.EPB ? this.u32(p + 8) : this.u16(p + 8);
       high = this.u32(p + 12);
       low = this.u32(p + 16);
       caplen = this.u32(p + 20);
@@ -862,10 +884,10 @@ export class TraceParser {
     }
     const iface = this.interfaces[ifId];
     if (iface === undefined) this.fail(p + 8, `packet block refers to interface ${ifId}, but the section has ${this.interfaces.length} interface(s)`);
-    if (type === PCAPNG_SPB && iface.snaplen > 0) caplen = Math.min(caplen, iface.snaplen);
+    if (type === Pcapng.SPB && iface.snaplen > 0) caplen = Math.min(caplen, iface.snaplen);
     const slot = batch.count;
     if (reset) batch.resetSlot(slot);
-    if (type === PCAPNG_SPB) {
+    if (type === Pcapng.SPB) {
       batch.tsSec[slot] = 0;
       batch.tsNsec[slot] = 0;
     } else {
