@@ -17,7 +17,7 @@ import { CtStatus, PacketResult, type ConntrackTable, type PacketResultValue } f
 import { TcpState } from './timeouts.js';
 
 /** enum tcp_bit_set. */
-export const TcpIndex = { SYN: 0, SYNACK: 1, FIN: 2, ACK: 3, RST: 4, NONE: 5 } as const;
+export const enum TcpIndex { SYN = 0, SYNACK = 1, FIN = 2, ACK = 3, RST = 4, NONE = 5 }
 
 const TH_FIN = 0x01;
 const TH_SYN = 0x02;

@@ -28,26 +28,26 @@ import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, icmpReplyType, reciprocalSca
 export const NO_NODE = -1;
 
 /** What a protocol handler tells the core (the sign convention of nf_conntrack_handle_packet). */
-export const PacketResult = {
+export const enum PacketResult {
   /** NF_ACCEPT: the packet belongs to the entry. */
-  ACCEPT: 0,
+  ACCEPT = 0,
   /** -NF_ACCEPT: the packet is INVALID and leaves the entry alone (counted `invalid`). */
-  INVALID: 1,
+  INVALID = 1,
   /** -NF_REPEAT: the entry was closed; kill it and look the packet up again (TCP reopen). */
-  REPEAT: 2,
-} as const;
-export type PacketResultValue = (typeof PacketResult)[keyof typeof PacketResult];
+  REPEAT = 2,
+}
+export type PacketResultValue = PacketResult;
 
 /** Bits of `status` (a subset of enum ip_conntrack_status, renumbered to fit a byte). */
-export const CtStatus = {
-  IN_USE: 1,
-  CONFIRMED: 2,
-  SEEN_REPLY: 4,
-  ASSURED: 8,
+export const enum CtStatus {
+  IN_USE = 1,
+  CONFIRMED = 2,
+  SEEN_REPLY = 4,
+  ASSURED = 8,
   /** IPS_SRC_NAT / IPS_DST_NAT: nf_nat_setup_info changed the tuple. */
-  SRC_NAT: 16,
-  DST_NAT: 32,
-} as const;
+  SRC_NAT = 16,
+  DST_NAT = 32,
+}
 
 /**
  * Layout of `ConntrackTable.nodes`: NODE_WORDS int32 per node, node n at n * NODE_WORDS, so the

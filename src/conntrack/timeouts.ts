@@ -5,26 +5,26 @@
  */
 
 /** TCP states in the kernel's order (enum tcp_conntrack), then the two extra timeout slots. */
-export const TcpState = {
-  NONE: 0,
-  SYN_SENT: 1,
-  SYN_RECV: 2,
-  ESTABLISHED: 3,
-  FIN_WAIT: 4,
-  CLOSE_WAIT: 5,
-  LAST_ACK: 6,
-  TIME_WAIT: 7,
-  CLOSE: 8,
-  SYN_SENT2: 9,
+export const enum TcpState {
+  NONE = 0,
+  SYN_SENT = 1,
+  SYN_RECV = 2,
+  ESTABLISHED = 3,
+  FIN_WAIT = 4,
+  CLOSE_WAIT = 5,
+  LAST_ACK = 6,
+  TIME_WAIT = 7,
+  CLOSE = 8,
+  SYN_SENT2 = 9,
   /** TCP_CONNTRACK_MAX: doubles as "invalid" (sIV) in the transition table. */
-  MAX: 10,
+  MAX = 10,
   /** TCP_CONNTRACK_IGNORE (sIG). */
-  IGNORE: 11,
+  IGNORE = 11,
   /** Timeout slot only: too many retransmissions. */
-  RETRANS: 12,
+  RETRANS = 12,
   /** Timeout slot only: unacknowledged data. */
-  UNACK: 13,
-} as const;
+  UNACK = 13,
+}
 
 export const TCP_STATE_NAMES = ['NONE', 'SYN_SENT', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE', 'SYN_SENT2'] as const;
 

@@ -8,13 +8,13 @@
  */
 import { parseCidr, parseIpv4, parseIpv6, prefixMaskWord } from './addr.js';
 
-export const SetType = {
-  HASH_IP: 0,
-  HASH_NET: 1,
-  HASH_IP_PORT: 2,
-  BITMAP_PORT: 3,
-} as const;
-export type SetTypeValue = (typeof SetType)[keyof typeof SetType];
+export const enum SetType {
+  HASH_IP = 0,
+  HASH_NET = 1,
+  HASH_IP_PORT = 2,
+  BITMAP_PORT = 3,
+}
+export type SetTypeValue = SetType;
 
 const TYPE_NAMES: Record<string, SetTypeValue> = {
   'hash:ip': SetType.HASH_IP,

@@ -23,69 +23,69 @@ export const BUILTIN_CHAINS: Record<TableName, readonly HookName[]> = {
 };
 
 /** Bits of `Rule.flags` for the fixed header fields. */
-export const RuleFlag = {
-  SRC: 1 << 0,
-  SRC_INV: 1 << 1,
-  DST: 1 << 2,
-  DST_INV: 1 << 3,
-  PROTO_INV: 1 << 4,
-  IN: 1 << 5,
-  IN_INV: 1 << 6,
-  IN_WILD: 1 << 7,
-  OUT: 1 << 8,
-  OUT_INV: 1 << 9,
-  OUT_WILD: 1 << 10,
+export const enum RuleFlag {
+  SRC = 1 << 0,
+  SRC_INV = 1 << 1,
+  DST = 1 << 2,
+  DST_INV = 1 << 3,
+  PROTO_INV = 1 << 4,
+  IN = 1 << 5,
+  IN_INV = 1 << 6,
+  IN_WILD = 1 << 7,
+  OUT = 1 << 8,
+  OUT_INV = 1 << 9,
+  OUT_WILD = 1 << 10,
   /** -f: only non-first fragments. */
-  FRAG: 1 << 11,
-  FRAG_INV: 1 << 12,
+  FRAG = 1 << 11,
+  FRAG_INV = 1 << 12,
   /** --lenient turned an unknown module or target into a rule that never matches. */
-  NEVER: 1 << 13,
-} as const;
+  NEVER = 1 << 13,
+}
 
-export const Target = {
+export const enum Target {
   /** No -j: a counting rule. */
-  NONE: 0,
-  ACCEPT: 1,
-  DROP: 2,
-  REJECT: 3,
-  RETURN: 4,
-  JUMP: 5,
-  GOTO: 6,
-  MARK: 7,
-  CONNMARK: 8,
-  CLASSIFY: 9,
-  /** LOG, NFLOG, TCPMSS: counted, no effect the models can see. */
-  LOG: 10,
-  SNAT: 11,
-  DNAT: 12,
-  MASQUERADE: 13,
-  REDIRECT: 14,
+  NONE = 0,
+  ACCEPT = 1,
+  DROP = 2,
+  REJECT = 3,
+  RETURN = 4,
+  JUMP = 5,
+  GOTO = 6,
+  MARK = 7,
+  CONNMARK = 8,
+  CLASSIFY = 9,
+  /** LOG, NFLOG, TCPMSS = counted, no effect the models can see. */
+  LOG = 10,
+  SNAT = 11,
+  DNAT = 12,
+  MASQUERADE = 13,
+  REDIRECT = 14,
   /** NOTRACK or CT --notrack (raw table). */
-  NOTRACK: 15,
-} as const;
-export type TargetValue = (typeof Target)[keyof typeof Target];
+  NOTRACK = 15,
+}
+export type TargetValue = Target;
 
 /** --ctstate SNAT / DNAT bits of a CTSTATE match's mask (above the 1 << CtState bits). */
 export const CTSTATE_SNAT = 1 << 8;
 export const CTSTATE_DNAT = 1 << 9;
 
-export const MatchKind = {
-  PORTS: 0,
-  TCP_FLAGS: 1,
-  MULTIPORT: 2,
-  CTSTATE: 3,
-  CTDIR: 4,
-  CTORIG_ADDR: 5,
-  CTPROTO: 6,
-  CTORIG_PORT: 7,
-  MARK: 8,
-  CONNMARK: 9,
-  IPRANGE: 10,
-  SET: 11,
-  LIMIT: 12,
-  ICMP: 13,
-  ADDRTYPE: 14,
-} as const;
+export const enum MatchKind {
+  PORTS = 0,
+  TCP_FLAGS = 1,
+  MULTIPORT = 2,
+  CTSTATE = 3,
+  CTDIR = 4,
+  CTORIG_ADDR = 5,
+  CTPROTO = 6,
+  CTORIG_PORT = 7,
+  MARK = 8,
+  CONNMARK = 9,
+  IPRANGE = 10,
+  SET = 11,
+  LIMIT = 12,
+  ICMP = 13,
+  ADDRTYPE = 14,
+}
 
 /** --sport/--dport of -m tcp / -m udp (and the implicit module of -p tcp/udp). */
 export interface PortsMatch {
@@ -178,7 +178,7 @@ export interface IcmpMatch {
   readonly v6: boolean;
 }
 /** Bits of the addrtype masks (XT_ADDRTYPE_*). */
-export const AddrType = { UNSPEC: 1, UNICAST: 2, LOCAL: 4, BROADCAST: 8, MULTICAST: 32 } as const;
+export const enum AddrType { UNSPEC = 1, UNICAST = 2, LOCAL = 4, BROADCAST = 8, MULTICAST = 32 }
 export interface AddrTypeMatch {
   readonly kind: 14;
   readonly src: number;

@@ -46,23 +46,23 @@ export const enum PacketFlag {
 }
 
 /** Connection-tracking state written by the conntrack model (0 = not yet looked at). */
-export const CtState = {
-  NONE: 0,
-  NEW: 1,
-  ESTABLISHED: 2,
-  RELATED: 3,
-  INVALID: 4,
-  UNTRACKED: 5,
-} as const;
-export type CtStateValue = (typeof CtState)[keyof typeof CtState];
+export const enum CtState {
+  NONE = 0,
+  NEW = 1,
+  ESTABLISHED = 2,
+  RELATED = 3,
+  INVALID = 4,
+  UNTRACKED = 5,
+}
+export type CtStateValue = CtState;
 
 /** Verdict written by the pipeline (0 = no stage has decided yet). */
-export const Verdict = {
-  NONE: 0,
-  ACCEPT: 1,
-  DROP: 2,
-  REJECT: 3,
-} as const;
+export const enum Verdict {
+  NONE = 0,
+  ACCEPT = 1,
+  DROP = 2,
+  REJECT = 3,
+}
 
 export const MAX_VLAN_TAGS = 4;
 export const DEFAULT_BATCH_CAPACITY = 4096;

@@ -11,28 +11,28 @@
 import { MAX_VLAN_TAGS, PacketFlag, type PacketBatch } from './batch.js';
 
 /** LINKTYPE_* values (https://www.tcpdump.org/linktypes.html) the decoder understands. */
-export const LinkType = {
-  NULL: 0,
-  ETHERNET: 1,
-  PPP: 9,
-  RAW_OPENBSD: 12,
-  RAW_BSDOS: 14,
-  PPP_HDLC: 50,
-  RAW: 101,
-  C_HDLC: 104,
-  ATM_CLIP: 106,
-  FRELAY: 107,
-  LOOP: 108,
-  LINUX_SLL: 113,
-  ARCNET_LINUX: 129,
-  IPNET: 226,
-  IPV4: 228,
-  IPV6: 229,
-  NFLOG: 239,
-  IPOIB: 242,
-  PKTAP: 258,
-  LINUX_SLL2: 276,
-} as const;
+export const enum LinkType {
+  NULL = 0,
+  ETHERNET = 1,
+  PPP = 9,
+  RAW_OPENBSD = 12,
+  RAW_BSDOS = 14,
+  PPP_HDLC = 50,
+  RAW = 101,
+  C_HDLC = 104,
+  ATM_CLIP = 106,
+  FRELAY = 107,
+  LOOP = 108,
+  LINUX_SLL = 113,
+  ARCNET_LINUX = 129,
+  IPNET = 226,
+  IPV4 = 228,
+  IPV6 = 229,
+  NFLOG = 239,
+  IPOIB = 242,
+  PKTAP = 258,
+  LINUX_SLL2 = 276,
+}
 
 /** Link types decodeFrame handles (others get LINK_NOT_DECODED). */
 export function isDecodedLinkType(linkType: number): boolean {

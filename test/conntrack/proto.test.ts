@@ -19,8 +19,9 @@ function run(h: Harness, steps: [number, { src: string; dst: string; sport: numb
   });
 }
 
-const { NEW, ESTABLISHED, INVALID } = CtState;
-const { SYN_SENT, SYN_RECV, FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE, SYN_SENT2 } = TcpState;
+const NEW = CtState.NEW, ESTABLISHED = CtState.ESTABLISHED, INVALID = CtState.INVALID;
+const SYN_SENT = TcpState.SYN_SENT, SYN_RECV = TcpState.SYN_RECV, FIN_WAIT = TcpState.FIN_WAIT, CLOSE_WAIT = TcpState.CLOSE_WAIT;
+const LAST_ACK = TcpState.LAST_ACK, TIME_WAIT = TcpState.TIME_WAIT, CLOSE = TcpState.CLOSE, SYN_SENT2 = TcpState.SYN_SENT2;
 const EST = TcpState.ESTABLISHED;
 
 describe('TCP (nf_conntrack_proto_tcp.c)', () => {

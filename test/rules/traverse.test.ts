@@ -7,7 +7,7 @@ import { RuleEngine } from '../../src/rules/traverse.js';
 import { fillSlot } from '../conntrack/helpers.js';
 import { TestConntrack, filterForward, parse, run } from './helpers.js';
 
-const { ACCEPT, DROP, REJECT } = Verdict;
+const ACCEPT = Verdict.ACCEPT, DROP = Verdict.DROP, REJECT = Verdict.REJECT;
 
 describe('chain semantics (ipt_do_table)', () => {
   it('jump returns to the next rule; goto returns to the caller\'s caller', () => {
