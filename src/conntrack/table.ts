@@ -53,8 +53,8 @@ export const enum CtStatus {
  * Layout of `ConntrackTable.nodes`: NODE_WORDS int32 per node, node n at n * NODE_WORDS, so the
  * two nodes of connection c share the record at c * CONN_WORDS. A const enum, so that tsc writes
  * the numbers into the code: V8 reads a module-level constant from its cell at every use (a load
- * and a hole check, and no constant folding of `n * NODE_WORDS`), which cost the lookup loops
- * about a third of their time.
+ * and a hole check, and no constant folding of `n * NODE_WORDS`): with overflow-checked index
+ * arithmetic it cost the prepared lookup about an eighth of its time.
  */
 const enum NodeLayout {
   NODE_WORDS = 5,
