@@ -17,7 +17,7 @@ import { icmpIsError, icmpPacket, NR_ICMP_TYPES, setQuotedTuple } from './proto-
 import { tcpPacket } from './proto-tcp.js';
 import { genericPacket, udpPacket } from './proto-udp.js';
 import { CtStatus, NO_NODE, PacketResult, type ConntrackTable, type PacketResultValue } from './table.js';
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, carriesPorts, icmpReplyType } from './tuple.js';
+import { HASH_RUN_CAPACITY, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, carriesPorts, icmpReplyType } from './tuple.js';
 
 const BROKEN = PacketFlag.MALFORMED | PacketFlag.IP_PARTIAL;
 /** Flags a packet needs (TCP also needs PacketFlag.TCP) and must not have for prepare() to hash it ahead. */
@@ -60,7 +60,8 @@ export class ConntrackInStage implements PipelineStage {
   private preparedBatch: PacketBatch | null = null;
   private preHash = new Int32Array(0);
   private preReady = new Uint8Array(0);
-  private runHashes = new Int32Array(0);
+  /** prepareRun(): the batch slot of each tuple of the run. */
+  private runSlots = new Int32Array(0);
   private runHeads = new Int32Array(0);
   /** What the cache-warming loads summed to (kept so that they are not optimised away). */
   warmed = 0;
@@ -77,22 +78,25 @@ export class ConntrackInStage implements PipelineStage {
       this.preHash = new Int32Array(batch.capacity);
       this.preReady = new Uint8Array(batch.capacity);
     }
-    if (this.runHashes.length < to - from) {
-      this.runHashes = new Int32Array(to - from);
-      this.runHeads = new Int32Array(to - from);
-    }
     if (this.preparedBatch !== batch) {
       this.preReady.fill(0);
       this.preparedBatch = batch;
+    }
+    for (let start = from; start < to; start += HASH_RUN_CAPACITY) this.prepareRun(batch, index, start, Math.min(to, start + HASH_RUN_CAPACITY));
+  }
+
+  /** prepare() for at most HASH_RUN_CAPACITY packets: their tuples hashed in one run (hashRun), then warmed. */
+  private prepareRun(batch: PacketBatch, index: Uint32Array | null, from: number, to: number): void {
+    if (this.runSlots.length < to - from) {
+      this.runSlots = new Int32Array(to - from);
+      this.runHeads = new Int32Array(to - from);
     }
     const hasher = this.table.hasher;
     const flagsOf = batch.flags;
     const protoOf = batch.proto;
     const s = batch.src;
     const d = batch.dst;
-    const preHash = this.preHash;
-    const preReady = this.preReady;
-    const run = this.runHashes;
+    const slots = this.runSlots;
     let k = 0;
     for (let j = from; j < to; j++) {
       const i = index === null ? j : index[j]!;
@@ -101,14 +105,20 @@ export class ConntrackInStage implements PipelineStage {
       const proto = protoOf[i]!;
       if (!carriesPorts(proto) || (proto === IPPROTO_TCP && (flags & PacketFlag.TCP) === 0)) continue;
       const w = i * 4;
-      const h = batch.l3[i] === 6
-        ? hasher.hashInt32(6, proto, s[w]! | 0, s[w + 1]! | 0, s[w + 2]! | 0, s[w + 3]! | 0, d[w]! | 0, d[w + 1]! | 0, d[w + 2]! | 0, d[w + 3]! | 0, batch.sport[i]!, batch.dport[i]!)
-        : hasher.hashIpv4(proto, s[w]! | 0, d[w]! | 0, batch.sport[i]!, batch.dport[i]!);
-      preHash[i] = h;
-      preReady[i] = 1;
-      run[k++] = h;
+      // IPv4 packets hold zeros in address words 1..3, as the tuple does.
+      hasher.setRunTuple(k, batch.l3[i]!, proto, s[w]! | 0, s[w + 1]! | 0, s[w + 2]! | 0, s[w + 3]! | 0, d[w]! | 0, d[w + 1]! | 0, d[w + 2]! | 0, d[w + 3]! | 0, batch.sport[i]!, batch.dport[i]!);
+      slots[k++] = i;
     }
-    this.warmed = (this.warmed + this.table.warm(run, k, this.runHeads)) | 0;
+    hasher.hashRun(k);
+    const hashes = hasher.runHashes;
+    const preHash = this.preHash;
+    const preReady = this.preReady;
+    for (let m = 0; m < k; m++) {
+      const i = slots[m]!;
+      preHash[i] = hashes[m]!;
+      preReady[i] = 1;
+    }
+    this.warmed = (this.warmed + this.table.warm(hashes, k, this.runHeads)) | 0;
   }
 
   packet(batch: PacketBatch, i: number, nowNs: number): void {

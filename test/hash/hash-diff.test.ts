@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { jhash2, jhash2Words9 } from '../../src/hash/jhash.js';
 import { siphash, siphash24Words, siphash24Words5, sipKeyFromBytes } from '../../src/hash/siphash.js';
-import { jhash2Ipv4Tuple, TupleHasher } from '../../src/conntrack/tuple.js';
+import { HASH_RUN_CAPACITY, jhash2Ipv4Tuple, TupleHasher } from '../../src/conntrack/tuple.js';
 
 const M64 = (1n << 64n) - 1n;
 const rotl64 = (x: bigint, b: bigint): bigint => ((x << b) | (x >> (64n - b))) & M64;
@@ -161,5 +161,53 @@ describe('optimised hashes equal the reference implementations', () => {
       const initval = ((((t.seed >>> 0) ^ t.zone) >>> 0) ^ ((dv.getUint16(36, true) << 16) | t.proto)) >>> 0;
       expect(new TupleHasher('jhash', t.seed, t.zone).hash(t.l3, t.proto, s[0]!, s[1]!, s[2]!, s[3]!, d[0]!, d[1]!, d[2]!, d[3]!, t.sport, t.dport)).toBe(jhash2Ref(words, 9, initval));
     }), { numRuns: 300 });
+  });
+
+  it('TupleHasher.hashRun (SipHash in WebAssembly, jhash2 in JavaScript) == the references, tuple by tuple, over whole runs', () => {
+    const runArb = fc.record({
+      algorithm: fc.constantFrom('siphash' as const, 'jhash' as const),
+      seed: fc.oneof(u32, fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
+      zone: u16,
+      tuples: fc.array(tupleArb, { minLength: 1, maxLength: 48 }),
+    });
+    fc.assert(fc.property(runArb, (r) => {
+      const hasher = new TupleHasher(r.algorithm, r.seed, r.zone);
+      const key = new Uint8Array(16);
+      const kv = new DataView(key.buffer);
+      const lo = r.seed >>> 0, hi = Math.floor(r.seed / 4294967296) >>> 0;
+      kv.setUint32(0, (lo ^ r.zone) >>> 0, true); kv.setUint32(4, hi, true);
+      kv.setUint32(8, lo, true); kv.setUint32(12, hi, true);
+      // Two runs through the same hasher: the second must not see the first's records.
+      for (const run of [r.tuples, r.tuples.slice().reverse().slice(0, Math.ceil(r.tuples.length / 2))]) {
+        run.forEach((t, k) => {
+          const s = t.l3 === 4 ? [t.s[0]!, 0, 0, 0] : t.s;
+          const d = t.l3 === 4 ? [t.d[0]!, 0, 0, 0] : t.d;
+          hasher.setRunTuple(k, t.l3, t.proto, s[0]! | 0, s[1]! | 0, s[2]! | 0, s[3]! | 0, d[0]! | 0, d[1]! | 0, d[2]! | 0, d[3]! | 0, t.sport, t.dport);
+        });
+        hasher.hashRun(run.length);
+        run.forEach((t, k) => {
+          const s = t.l3 === 4 ? [t.s[0]!, 0, 0, 0] : t.s;
+          const d = t.l3 === 4 ? [t.d[0]!, 0, 0, 0] : t.d;
+          const b = tupleBytes(t.l3, t.proto, s, d, t.sport, t.dport);
+          const dv = new DataView(b.buffer);
+          const expected = r.algorithm === 'siphash'
+            ? Number(sipRef(b.subarray(0, 39), key) & 0xffffffffn)
+            : jhash2Ref(Array.from({ length: 9 }, (_, w) => dv.getUint32(4 * w, true)), 9, ((((r.seed >>> 0) ^ r.zone) >>> 0) ^ ((dv.getUint16(36, true) << 16) | t.proto)) >>> 0);
+          expect(hasher.runHashes[k]! >>> 0).toBe(expected);
+        });
+      }
+    }), { numRuns: 150 });
+  });
+
+  it('TupleHasher.hashRun takes a full run of HASH_RUN_CAPACITY tuples and refuses more', () => {
+    for (const algorithm of ['siphash', 'jhash'] as const) {
+      const hasher = new TupleHasher(algorithm, 7, 0);
+      for (let k = 0; k < HASH_RUN_CAPACITY; k++) hasher.setRunTuple(k, 4, 17, 0x0a000000 + k, 0, 0, 0, 0xc0000201, 0, 0, 0, 1024 + k, 53);
+      hasher.hashRun(HASH_RUN_CAPACITY);
+      for (const k of [0, 1, 511, HASH_RUN_CAPACITY - 1]) {
+        expect(hasher.runHashes[k]).toBe(hasher.hashInt32(4, 17, 0x0a000000 + k, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1024 + k, 53));
+      }
+      expect(() => hasher.hashRun(HASH_RUN_CAPACITY + 1)).toThrow(RangeError);
+    }
   });
 });

@@ -1,0 +1,16 @@
+/**
+ * The part of the WebAssembly JS API the project uses. TypeScript declares it only in the DOM
+ * libraries, which this Node project does not load; @types/node declares the namespace empty.
+ */
+declare namespace WebAssembly {
+  class Module {
+    constructor(bytes: Uint8Array);
+  }
+  class Instance {
+    constructor(module: Module, imports?: Record<string, Record<string, unknown>>);
+    readonly exports: Record<string, unknown>;
+  }
+  class Memory {
+    readonly buffer: ArrayBuffer;
+  }
+}
