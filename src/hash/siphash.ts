@@ -1,8 +1,9 @@
 /**
  * SipHash-2-4 (Aumasson and Bernstein) as the kernel's siphash() (lib/siphash.c): 128-bit key as
  * two little-endian u64, u64 result. JavaScript has no fast u64, so every 64-bit lane is a pair
- * of 32-bit halves; the hot entry point (`siphash24Words`) takes the message as little-endian
- * (lo, hi) word pairs and allocates nothing.
+ * of 32-bit halves; `siphash24Words` takes the message as little-endian (lo, hi) word pairs and
+ * allocates nothing. The conntrack tuple hash runs in WebAssembly instead (tuple-hash.wat, 64-bit
+ * arithmetic, ~4x faster); this is the library version, held to the paper's vectors.
  */
 
 /** Key as four 32-bit words: k0 lo, k0 hi, k1 lo, k1 hi. */
@@ -74,152 +75,6 @@ export function siphash24Words(key: SipKey, msg: Uint32Array, words: number, out
   out[0] = lo;
   out[1] = v0h ^ v1h ^ v2h ^ v3h;
   return lo;
-}
-
-/**
- * siphash24Words(key, [m0..m9], 5) with the five message words passed as ten int32 halves and the
- * 14 SipRounds written out: the conntrack tuple's hash (39 bytes = 5 words), called once per
- * packet. Same arithmetic as siphash24Words, minus the loops and the message array; the tests
- * hold it equal to a reference SipHash on random tuples. Returns the low 32 bits as an int32
- * (`>>> 0` gives the u32): a u32 above 2^31 returned from a call that is not inlined is boxed.
- */
-export function siphash24Words5(key: SipKey, m0: number, m1: number, m2: number, m3: number, m4: number, m5: number, m6: number, m7: number, m8: number, m9: number): number {
-  const k0l = key[0]! | 0, k0h = key[1]! | 0, k1l = key[2]! | 0, k1h = key[3]! | 0;
-  let v0l = k0l ^ 0x70736575, v0h = k0h ^ 0x736f6d65;
-  let v1l = k1l ^ 0x6e646f6d, v1h = k1h ^ 0x646f7261;
-  let v2l = k0l ^ 0x6e657261, v2h = k0h ^ 0x6c796765;
-  let v3l = k1l ^ 0x79746573, v3h = k1h ^ 0x74656462;
-  let s = 0, tl = 0, th = 0;
-  // message word 0
-  v3l ^= m0; v3h ^= m1;
-  s = (v0l + v1l) | 0; v0h = (v0h + v1h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v1l << 13) | (v1h >>> 19); th = (v1h << 13) | (v1l >>> 19); v1l = tl ^ v0l; v1h = th ^ v0h; tl = v0l; v0l = v0h; v0h = tl;
-  s = (v2l + v3l) | 0; v2h = (v2h + v3h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v3l << 16) | (v3h >>> 16); th = (v3h << 16) | (v3l >>> 16); v3l = tl ^ v2l; v3h = th ^ v2h;
-  s = (v0l + v3l) | 0; v0h = (v0h + v3h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v3l << 21) | (v3h >>> 11); th = (v3h << 21) | (v3l >>> 11); v3l = tl ^ v0l; v3h = th ^ v0h;
-  s = (v2l + v1l) | 0; v2h = (v2h + v1h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v1l << 17) | (v1h >>> 15); th = (v1h << 17) | (v1l >>> 15); v1l = tl ^ v2l; v1h = th ^ v2h; tl = v2l; v2l = v2h; v2h = tl;
-  s = (v0l + v1l) | 0; v0h = (v0h + v1h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v1l << 13) | (v1h >>> 19); th = (v1h << 13) | (v1l >>> 19); v1l = tl ^ v0l; v1h = th ^ v0h; tl = v0l; v0l = v0h; v0h = tl;
-  s = (v2l + v3l) | 0; v2h = (v2h + v3h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v3l << 16) | (v3h >>> 16); th = (v3h << 16) | (v3l >>> 16); v3l = tl ^ v2l; v3h = th ^ v2h;
-  s = (v0l + v3l) | 0; v0h = (v0h + v3h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v3l << 21) | (v3h >>> 11); th = (v3h << 21) | (v3l >>> 11); v3l = tl ^ v0l; v3h = th ^ v0h;
-  s = (v2l + v1l) | 0; v2h = (v2h + v1h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v1l << 17) | (v1h >>> 15); th = (v1h << 17) | (v1l >>> 15); v1l = tl ^ v2l; v1h = th ^ v2h; tl = v2l; v2l = v2h; v2h = tl;
-  v0l ^= m0; v0h ^= m1;
-  // message word 1
-  v3l ^= m2; v3h ^= m3;
-  s = (v0l + v1l) | 0; v0h = (v0h + v1h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v1l << 13) | (v1h >>> 19); th = (v1h << 13) | (v1l >>> 19); v1l = tl ^ v0l; v1h = th ^ v0h; tl = v0l; v0l = v0h; v0h = tl;
-  s = (v2l + v3l) | 0; v2h = (v2h + v3h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v3l << 16) | (v3h >>> 16); th = (v3h << 16) | (v3l >>> 16); v3l = tl ^ v2l; v3h = th ^ v2h;
-  s = (v0l + v3l) | 0; v0h = (v0h + v3h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v3l << 21) | (v3h >>> 11); th = (v3h << 21) | (v3l >>> 11); v3l = tl ^ v0l; v3h = th ^ v0h;
-  s = (v2l + v1l) | 0; v2h = (v2h + v1h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v1l << 17) | (v1h >>> 15); th = (v1h << 17) | (v1l >>> 15); v1l = tl ^ v2l; v1h = th ^ v2h; tl = v2l; v2l = v2h; v2h = tl;
-  s = (v0l + v1l) | 0; v0h = (v0h + v1h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v1l << 13) | (v1h >>> 19); th = (v1h << 13) | (v1l >>> 19); v1l = tl ^ v0l; v1h = th ^ v0h; tl = v0l; v0l = v0h; v0h = tl;
-  s = (v2l + v3l) | 0; v2h = (v2h + v3h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v3l << 16) | (v3h >>> 16); th = (v3h << 16) | (v3l >>> 16); v3l = tl ^ v2l; v3h = th ^ v2h;
-  s = (v0l + v3l) | 0; v0h = (v0h + v3h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v3l << 21) | (v3h >>> 11); th = (v3h << 21) | (v3l >>> 11); v3l = tl ^ v0l; v3h = th ^ v0h;
-  s = (v2l + v1l) | 0; v2h = (v2h + v1h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v1l << 17) | (v1h >>> 15); th = (v1h << 17) | (v1l >>> 15); v1l = tl ^ v2l; v1h = th ^ v2h; tl = v2l; v2l = v2h; v2h = tl;
-  v0l ^= m2; v0h ^= m3;
-  // message word 2
-  v3l ^= m4; v3h ^= m5;
-  s = (v0l + v1l) | 0; v0h = (v0h + v1h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v1l << 13) | (v1h >>> 19); th = (v1h << 13) | (v1l >>> 19); v1l = tl ^ v0l; v1h = th ^ v0h; tl = v0l; v0l = v0h; v0h = tl;
-  s = (v2l + v3l) | 0; v2h = (v2h + v3h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v3l << 16) | (v3h >>> 16); th = (v3h << 16) | (v3l >>> 16); v3l = tl ^ v2l; v3h = th ^ v2h;
-  s = (v0l + v3l) | 0; v0h = (v0h + v3h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v3l << 21) | (v3h >>> 11); th = (v3h << 21) | (v3l >>> 11); v3l = tl ^ v0l; v3h = th ^ v0h;
-  s = (v2l + v1l) | 0; v2h = (v2h + v1h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v1l << 17) | (v1h >>> 15); th = (v1h << 17) | (v1l >>> 15); v1l = tl ^ v2l; v1h = th ^ v2h; tl = v2l; v2l = v2h; v2h = tl;
-  s = (v0l + v1l) | 0; v0h = (v0h + v1h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v1l << 13) | (v1h >>> 19); th = (v1h << 13) | (v1l >>> 19); v1l = tl ^ v0l; v1h = th ^ v0h; tl = v0l; v0l = v0h; v0h = tl;
-  s = (v2l + v3l) | 0; v2h = (v2h + v3h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v3l << 16) | (v3h >>> 16); th = (v3h << 16) | (v3l >>> 16); v3l = tl ^ v2l; v3h = th ^ v2h;
-  s = (v0l + v3l) | 0; v0h = (v0h + v3h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v3l << 21) | (v3h >>> 11); th = (v3h << 21) | (v3l >>> 11); v3l = tl ^ v0l; v3h = th ^ v0h;
-  s = (v2l + v1l) | 0; v2h = (v2h + v1h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v1l << 17) | (v1h >>> 15); th = (v1h << 17) | (v1l >>> 15); v1l = tl ^ v2l; v1h = th ^ v2h; tl = v2l; v2l = v2h; v2h = tl;
-  v0l ^= m4; v0h ^= m5;
-  // message word 3
-  v3l ^= m6; v3h ^= m7;
-  s = (v0l + v1l) | 0; v0h = (v0h + v1h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v1l << 13) | (v1h >>> 19); th = (v1h << 13) | (v1l >>> 19); v1l = tl ^ v0l; v1h = th ^ v0h; tl = v0l; v0l = v0h; v0h = tl;
-  s = (v2l + v3l) | 0; v2h = (v2h + v3h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v3l << 16) | (v3h >>> 16); th = (v3h << 16) | (v3l >>> 16); v3l = tl ^ v2l; v3h = th ^ v2h;
-  s = (v0l + v3l) | 0; v0h = (v0h + v3h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v3l << 21) | (v3h >>> 11); th = (v3h << 21) | (v3l >>> 11); v3l = tl ^ v0l; v3h = th ^ v0h;
-  s = (v2l + v1l) | 0; v2h = (v2h + v1h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v1l << 17) | (v1h >>> 15); th = (v1h << 17) | (v1l >>> 15); v1l = tl ^ v2l; v1h = th ^ v2h; tl = v2l; v2l = v2h; v2h = tl;
-  s = (v0l + v1l) | 0; v0h = (v0h + v1h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v1l << 13) | (v1h >>> 19); th = (v1h << 13) | (v1l >>> 19); v1l = tl ^ v0l; v1h = th ^ v0h; tl = v0l; v0l = v0h; v0h = tl;
-  s = (v2l + v3l) | 0; v2h = (v2h + v3h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v3l << 16) | (v3h >>> 16); th = (v3h << 16) | (v3l >>> 16); v3l = tl ^ v2l; v3h = th ^ v2h;
-  s = (v0l + v3l) | 0; v0h = (v0h + v3h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v3l << 21) | (v3h >>> 11); th = (v3h << 21) | (v3l >>> 11); v3l = tl ^ v0l; v3h = th ^ v0h;
-  s = (v2l + v1l) | 0; v2h = (v2h + v1h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v1l << 17) | (v1h >>> 15); th = (v1h << 17) | (v1l >>> 15); v1l = tl ^ v2l; v1h = th ^ v2h; tl = v2l; v2l = v2h; v2h = tl;
-  v0l ^= m6; v0h ^= m7;
-  // message word 4
-  v3l ^= m8; v3h ^= m9;
-  s = (v0l + v1l) | 0; v0h = (v0h + v1h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v1l << 13) | (v1h >>> 19); th = (v1h << 13) | (v1l >>> 19); v1l = tl ^ v0l; v1h = th ^ v0h; tl = v0l; v0l = v0h; v0h = tl;
-  s = (v2l + v3l) | 0; v2h = (v2h + v3h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v3l << 16) | (v3h >>> 16); th = (v3h << 16) | (v3l >>> 16); v3l = tl ^ v2l; v3h = th ^ v2h;
-  s = (v0l + v3l) | 0; v0h = (v0h + v3h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v3l << 21) | (v3h >>> 11); th = (v3h << 21) | (v3l >>> 11); v3l = tl ^ v0l; v3h = th ^ v0h;
-  s = (v2l + v1l) | 0; v2h = (v2h + v1h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v1l << 17) | (v1h >>> 15); th = (v1h << 17) | (v1l >>> 15); v1l = tl ^ v2l; v1h = th ^ v2h; tl = v2l; v2l = v2h; v2h = tl;
-  s = (v0l + v1l) | 0; v0h = (v0h + v1h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v1l << 13) | (v1h >>> 19); th = (v1h << 13) | (v1l >>> 19); v1l = tl ^ v0l; v1h = th ^ v0h; tl = v0l; v0l = v0h; v0h = tl;
-  s = (v2l + v3l) | 0; v2h = (v2h + v3h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v3l << 16) | (v3h >>> 16); th = (v3h << 16) | (v3l >>> 16); v3l = tl ^ v2l; v3h = th ^ v2h;
-  s = (v0l + v3l) | 0; v0h = (v0h + v3h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v3l << 21) | (v3h >>> 11); th = (v3h << 21) | (v3l >>> 11); v3l = tl ^ v0l; v3h = th ^ v0h;
-  s = (v2l + v1l) | 0; v2h = (v2h + v1h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v1l << 17) | (v1h >>> 15); th = (v1h << 17) | (v1l >>> 15); v1l = tl ^ v2l; v1h = th ^ v2h; tl = v2l; v2l = v2h; v2h = tl;
-  v0l ^= m8; v0h ^= m9;
-  // finalisation
-  v2l ^= 0xff;
-  s = (v0l + v1l) | 0; v0h = (v0h + v1h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v1l << 13) | (v1h >>> 19); th = (v1h << 13) | (v1l >>> 19); v1l = tl ^ v0l; v1h = th ^ v0h; tl = v0l; v0l = v0h; v0h = tl;
-  s = (v2l + v3l) | 0; v2h = (v2h + v3h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v3l << 16) | (v3h >>> 16); th = (v3h << 16) | (v3l >>> 16); v3l = tl ^ v2l; v3h = th ^ v2h;
-  s = (v0l + v3l) | 0; v0h = (v0h + v3h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v3l << 21) | (v3h >>> 11); th = (v3h << 21) | (v3l >>> 11); v3l = tl ^ v0l; v3h = th ^ v0h;
-  s = (v2l + v1l) | 0; v2h = (v2h + v1h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v1l << 17) | (v1h >>> 15); th = (v1h << 17) | (v1l >>> 15); v1l = tl ^ v2l; v1h = th ^ v2h; tl = v2l; v2l = v2h; v2h = tl;
-  s = (v0l + v1l) | 0; v0h = (v0h + v1h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v1l << 13) | (v1h >>> 19); th = (v1h << 13) | (v1l >>> 19); v1l = tl ^ v0l; v1h = th ^ v0h; tl = v0l; v0l = v0h; v0h = tl;
-  s = (v2l + v3l) | 0; v2h = (v2h + v3h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v3l << 16) | (v3h >>> 16); th = (v3h << 16) | (v3l >>> 16); v3l = tl ^ v2l; v3h = th ^ v2h;
-  s = (v0l + v3l) | 0; v0h = (v0h + v3h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v3l << 21) | (v3h >>> 11); th = (v3h << 21) | (v3l >>> 11); v3l = tl ^ v0l; v3h = th ^ v0h;
-  s = (v2l + v1l) | 0; v2h = (v2h + v1h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v1l << 17) | (v1h >>> 15); th = (v1h << 17) | (v1l >>> 15); v1l = tl ^ v2l; v1h = th ^ v2h; tl = v2l; v2l = v2h; v2h = tl;
-  s = (v0l + v1l) | 0; v0h = (v0h + v1h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v1l << 13) | (v1h >>> 19); th = (v1h << 13) | (v1l >>> 19); v1l = tl ^ v0l; v1h = th ^ v0h; tl = v0l; v0l = v0h; v0h = tl;
-  s = (v2l + v3l) | 0; v2h = (v2h + v3h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v3l << 16) | (v3h >>> 16); th = (v3h << 16) | (v3l >>> 16); v3l = tl ^ v2l; v3h = th ^ v2h;
-  s = (v0l + v3l) | 0; v0h = (v0h + v3h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v3l << 21) | (v3h >>> 11); th = (v3h << 21) | (v3l >>> 11); v3l = tl ^ v0l; v3h = th ^ v0h;
-  s = (v2l + v1l) | 0; v2h = (v2h + v1h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v1l << 17) | (v1h >>> 15); th = (v1h << 17) | (v1l >>> 15); v1l = tl ^ v2l; v1h = th ^ v2h; tl = v2l; v2l = v2h; v2h = tl;
-  s = (v0l + v1l) | 0; v0h = (v0h + v1h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v1l << 13) | (v1h >>> 19); th = (v1h << 13) | (v1l >>> 19); v1l = tl ^ v0l; v1h = th ^ v0h; tl = v0l; v0l = v0h; v0h = tl;
-  s = (v2l + v3l) | 0; v2h = (v2h + v3h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v3l << 16) | (v3h >>> 16); th = (v3h << 16) | (v3l >>> 16); v3l = tl ^ v2l; v3h = th ^ v2h;
-  s = (v0l + v3l) | 0; v0h = (v0h + v3h + +((s >>> 0) < (v0l >>> 0))) | 0; v0l = s;
-  tl = (v3l << 21) | (v3h >>> 11); th = (v3h << 21) | (v3l >>> 11); v3l = tl ^ v0l; v3h = th ^ v0h;
-  s = (v2l + v1l) | 0; v2h = (v2h + v1h + +((s >>> 0) < (v2l >>> 0))) | 0; v2l = s;
-  tl = (v1l << 17) | (v1h >>> 15); th = (v1h << 17) | (v1l >>> 15); v1l = tl ^ v2l; v1h = th ^ v2h; tl = v2l; v2l = v2h; v2h = tl;
-  return v0l ^ v1l ^ v2l ^ v3l;
 }
 
 /** siphash(data, len, key) over bytes; returns the u64 result. For tests and tools (allocates). */
