@@ -108,16 +108,31 @@ export function icmpMayCreate(l3: number, type: number): boolean {
   return l3 === 4 ? type === 8 || type === 13 || type === 15 || type === 17 : type === 128 || type === 139;
 }
 
+/**
+ * The records tuple-hash.wat reads (a const enum: numbers in the per-packet code, see
+ * PacketFlag): WORDS int32 each — source address words 0..3, destination words 0..3 (as
+ * PacketBatch holds them), sport | dport << 16, protonum | l3num << 8.
+ */
+const enum RunRecord {
+  WORDS = 10,
+  PORTS = 8,
+  META = 9,
+  L3NUM_IPV4 = 2 << 8,
+  L3NUM_IPV6 = 10 << 8,
+}
 /** Tuples `TupleHasher.hashRun` takes at once. */
 export const HASH_RUN_CAPACITY = 1024;
-/**
- * Int32 words of one `TupleHasher.runInput` record: source address words 0..3, destination
- * words 0..3 (as PacketBatch holds them), sport | dport << 16, protonum | l3num << 8.
- */
-export const HASH_RUN_WORDS = 10;
+
+/** Writes one tuple as record `b` (its first word) of a tuple-hash.wat input. */
+function putTupleRecord(input: Int32Array, b: number, meta: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): void {
+  input[b] = s0; input[b + 1] = s1; input[b + 2] = s2; input[b + 3] = s3;
+  input[b + 4] = d0; input[b + 5] = d1; input[b + 6] = d2; input[b + 7] = d3;
+  input[b + RunRecord.PORTS] = sport | (dport << 16);
+  input[b + RunRecord.META] = meta;
+}
 /** Where tuple-hash.wat keeps its input records and its outputs in its memory. */
 const RUN_INPUT_BYTE = 64;
-const RUN_OUTPUT_BYTE = RUN_INPUT_BYTE + HASH_RUN_CAPACITY * HASH_RUN_WORDS * 4;
+const RUN_OUTPUT_BYTE = RUN_INPUT_BYTE + HASH_RUN_CAPACITY * RunRecord.WORDS * 4;
 
 let tupleHashModule: WebAssembly.Module | null = null;
 
@@ -134,7 +149,7 @@ function runKernel(jhash: boolean, key: SipKey, jseed: number): { run: (count: n
   words[14] = jseed; // byte 56
   return {
     run: instance.exports[jhash ? 'jhashRun' : 'hashRun'] as (count: number) => void,
-    input: new Int32Array(memory.buffer, RUN_INPUT_BYTE, HASH_RUN_CAPACITY * HASH_RUN_WORDS),
+    input: new Int32Array(memory.buffer, RUN_INPUT_BYTE, HASH_RUN_CAPACITY * RunRecord.WORDS),
     output: new Int32Array(memory.buffer, RUN_OUTPUT_BYTE, HASH_RUN_CAPACITY),
   };
 }
@@ -148,7 +163,7 @@ export class TupleHasher {
   /** algorithm === 'jhash', as a boolean field the per-packet branch reads without a string compare. */
   private readonly jhash: boolean;
   private readonly jseed: number;
-  /** hashRun's input: HASH_RUN_CAPACITY records of HASH_RUN_WORDS int32 (see setRunTuple). */
+  /** hashRun's input: HASH_RUN_CAPACITY records of RunRecord.WORDS int32 (see RunRecord; written by setRunTuple). */
   readonly runInput: Int32Array;
   /** hashRun's output: the hash of each input record, as hashInt32 gives it. */
   readonly runHashes: Int32Array;
@@ -193,12 +208,8 @@ export class TupleHasher {
    * 1..3 zero, as PacketBatch holds them).
    */
   setRunTuple(k: number, l3: number, proto: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): void {
-    const input = this.runInput;
-    const b = Math.imul(k, HASH_RUN_WORDS);
-    input[b] = s0; input[b + 1] = s1; input[b + 2] = s2; input[b + 3] = s3;
-    input[b + 4] = d0; input[b + 5] = d1; input[b + 6] = d2; input[b + 7] = d3;
-    input[b + 8] = sport | (dport << 16);
-    input[b + 9] = proto | ((l3 === 6 ? NFPROTO_IPV6 : NFPROTO_IPV4) << 8);
+    putTupleRecord(this.runInput, Math.imul(k, RunRecord.WORDS), proto | (l3 === 6 ? RunRecord.L3NUM_IPV6 : RunRecord.L3NUM_IPV4),
+      s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);
   }
 
   /**
@@ -228,16 +239,12 @@ export class TupleHasher {
       return jhash2Words9(bswap32i(s0), bswap32i(s1), bswap32i(s2), bswap32i(s3), bswap16(sport) | (NFPROTO_IPV6 << 16),
         bswap32i(d0), bswap32i(d1), bswap32i(d2), bswap32i(d3), this.jseed ^ ((bswap16(dport) << 16) | proto));
     }
-    return this.sipOne(NFPROTO_IPV6, proto, s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);
+    return this.sipOne(proto | RunRecord.L3NUM_IPV6, s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);
   }
 
   /** One SipHash of a tuple in the second WebAssembly instance (see oneKernel). */
-  private sipOne(l3num: number, proto: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): number {
-    const input = this.oneInput;
-    input[0] = s0; input[1] = s1; input[2] = s2; input[3] = s3;
-    input[4] = d0; input[5] = d1; input[6] = d2; input[7] = d3;
-    input[8] = sport | (dport << 16);
-    input[9] = proto | (l3num << 8);
+  private sipOne(meta: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): number {
+    putTupleRecord(this.oneInput, 0, meta, s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);
     this.oneKernel(1);
     return this.oneHash[0]!;
   }
@@ -245,6 +252,6 @@ export class TupleHasher {
   /** hashInt32() of an IPv4 tuple: address words 1..3 are zero in the tuple, so they are not swapped. */
   hashIpv4(proto: number, s0: number, d0: number, sport: number, dport: number): number {
     if (this.jhash) return jhash2Ipv4Tuple(bswap32i(s0), bswap16(sport) | (NFPROTO_IPV4 << 16), bswap32i(d0), this.jseed ^ ((bswap16(dport) << 16) | proto));
-    return this.sipOne(NFPROTO_IPV4, proto, s0, 0, 0, 0, d0, 0, 0, 0, sport, dport);
+    return this.sipOne(proto | RunRecord.L3NUM_IPV4, s0, 0, 0, 0, d0, 0, 0, 0, sport, dport);
   }
 }
