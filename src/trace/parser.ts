@@ -33,11 +33,10 @@ export const LINKTYPE_MASK = 0x03ffffff;
  * Largest record we accept. libpcap refuses more than 262144 bytes for most link types; we allow
  * far more (BIG TCP/jumbo captures), but a length past this is corruption, not a packet.
  */
-export const MAX_RECORD_BYTES: number = 64 * 1024 * 1024;
 const enum Limit {
-  /** MAX_RECORD_BYTES, for the record loops. */
   RECORD_BYTES = 64 * 1024 * 1024,
 }
+export const MAX_RECORD_BYTES: number = Limit.RECORD_BYTES;
 
 export type TraceFormat = 'pcap' | 'pcapng';
 
