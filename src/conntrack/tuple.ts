@@ -144,14 +144,33 @@ function runKernel(jhash: boolean, key: SipKey, jseed: number): { run: (count: n
   tupleHashModule ??= new WebAssembly.Module(Uint8Array.from(atob(TUPLE_HASH_WASM), (c) => c.charCodeAt(0)));
   const instance = new WebAssembly.Instance(tupleHashModule, {});
   const memory = instance.exports['memory'] as WebAssembly.Memory;
-  const words = new Int32Array(memory.buffer, 0, 16);
-  for (let i = 0; i < 4; i++) words[i] = key[i]! | 0;
-  words[14] = jseed; // byte 56
+  // WebAssembly memory is little-endian whatever the host.
+  const header = new DataView(memory.buffer, 0, RUN_INPUT_BYTE);
+  for (let i = 0; i < 4; i++) header.setUint32(4 * i, key[i]!, true);
+  header.setInt32(56, jseed, true);
+  const input = new Int32Array(memory.buffer, RUN_INPUT_BYTE, HASH_RUN_CAPACITY * RunRecord.WORDS);
+  const output = new Int32Array(memory.buffer, RUN_OUTPUT_BYTE, HASH_RUN_CAPACITY);
+  const kernel = instance.exports[jhash ? 'jhashRun' : 'hashRun'] as (count: number) => void;
+  if (HOST_LITTLE_ENDIAN) return { run: kernel, input, output };
+  // A big-endian host's typed arrays hold the words byte-swapped for the kernel: swap the
+  // records in and back, and the hashes out.
   return {
-    run: instance.exports[jhash ? 'jhashRun' : 'hashRun'] as (count: number) => void,
-    input: new Int32Array(memory.buffer, RUN_INPUT_BYTE, HASH_RUN_CAPACITY * RunRecord.WORDS),
-    output: new Int32Array(memory.buffer, RUN_OUTPUT_BYTE, HASH_RUN_CAPACITY),
+    run: (count: number): void => {
+      swapWords(input, count * RunRecord.WORDS);
+      kernel(count);
+      swapWords(input, count * RunRecord.WORDS);
+      swapWords(output, count);
+    },
+    input,
+    output,
   };
+}
+
+/** Whether this machine's typed arrays store numbers little-endian. */
+const HOST_LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+function swapWords(words: Int32Array, count: number): void {
+  for (let i = 0; i < count; i++) words[i] = bswap32i(words[i]!);
 }
 
 /** Computes `hash_conntrack_raw` for a tuple given as numbers. One instance per table; no allocation per call. */
