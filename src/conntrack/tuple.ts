@@ -17,6 +17,7 @@
 import { jhash2Words9 } from '../hash/jhash.js';
 import type { SipKey } from '../hash/siphash.js';
 import { TUPLE_HASH_WASM } from '../hash/tuple-hash-wasm.js';
+import { HOST_LITTLE_ENDIAN } from '../trace/batch.js';
 
 export const NFPROTO_IPV4 = 2;
 export const NFPROTO_IPV6 = 10;
@@ -166,9 +167,6 @@ function runKernel(jhash: boolean, key: SipKey, jseed: number): { run: (count: n
   };
 }
 
-/** Whether this machine's typed arrays store numbers little-endian. */
-const HOST_LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
-
 function swapWords(words: Int32Array, count: number): void {
   for (let i = 0; i < count; i++) words[i] = bswap32i(words[i]!);
 }
@@ -190,7 +188,7 @@ export class TupleHasher {
   private readonly runKernel: (count: number) => void;
   /**
    * A second instance for one SipHash at a time (hashInt32, hashIpv4), so that a single hash
-   * never overwrites a run's records or hashes. One tuple through it took ~120 ns against ~280
+   * never overwrites a run's records or hashes (a jhash2 hasher never calls it: the run's). One tuple through it took ~120 ns against ~280
    * in JavaScript in the same minute; jhash2 gains nothing from it (the call costs what it saves).
    */
   private readonly oneInput: Int32Array;
@@ -216,7 +214,8 @@ export class TupleHasher {
     this.runInput = kernel.input;
     this.runHashes = kernel.output;
     this.runKernel = kernel.run;
-    const one = runKernel(false, this.key, this.jseed);
+    // jhash2 hashes single tuples in JavaScript: no second instance for it.
+    const one = this.jhash ? kernel : runKernel(false, this.key, this.jseed);
     this.oneInput = one.input;
     this.oneHash = one.output;
     this.oneKernel = one.run;

@@ -64,6 +64,13 @@ export const enum Verdict {
   REJECT = 3,
 }
 
+/**
+ * Whether this machine stores numbers little-endian (how a Uint32Array store lays out bytes):
+ * the word copies of the decoder and the WebAssembly tuple hash (whose memory is little-endian)
+ * depend on it.
+ */
+export const HOST_LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
 export const MAX_VLAN_TAGS = 4;
 export const DEFAULT_BATCH_CAPACITY = 4096;
 /** Bytes kept per packet from the start of the outermost IP header (for u32 matches and rewrites). */

@@ -8,7 +8,7 @@
  * truth): e.g. an IPv4 header with a bad version or total length starts the IP layer (l3 set) but
  * yields no addresses; TCP ports are read before the header length is checked, the flags after.
  */
-import { MAX_VLAN_TAGS, PacketFlag, type PacketBatch } from './batch.js';
+import { HOST_LITTLE_ENDIAN, MAX_VLAN_TAGS, PacketFlag, type PacketBatch } from './batch.js';
 
 /** LINKTYPE_* values (https://www.tcpdump.org/linktypes.html) the decoder understands. */
 export const enum LinkType {
@@ -427,9 +427,6 @@ function decodeIpnet(b: Uint8Array, o: number, end: number, batch: PacketBatch, 
   return 0;
 }
 
-/** Whether this machine stores numbers little-endian (how a Uint32Array store lays out bytes). */
-const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
 /** A 32-bit word view over the batch's head bytes, rebuilt only when the batch changes. */
 let headOf: Uint8Array | null = null;
 let headWords: Uint32Array = new Uint32Array(0);
@@ -448,7 +445,9 @@ function copyHead(b: Uint8Array, o: number, end: number, batch: PacketBatch, slo
   const head = batch.head;
   const base = slot * headBytes;
   let i = 0;
-  if ((headBytes & 3) === 0) {
+  // Word copies on a little-endian host only, so that the reads' byte order is a constant for V8
+  // (as in the parser's fast path); elsewhere the byte loop copies.
+  if (HOST_LITTLE_ENDIAN && (headBytes & 3) === 0) {
     if (head !== headOf) {
       headOf = head;
       headWords = new Uint32Array(head.buffer, head.byteOffset, head.byteLength >>> 2);
@@ -458,12 +457,12 @@ function copyHead(b: Uint8Array, o: number, end: number, batch: PacketBatch, slo
     let w = base >>> 2;
     for (; i + 16 <= n; i += 16, w += 4) {
       const s = o + i;
-      words[w] = view.getUint32(s, HOST_LITTLE_ENDIAN);
-      words[w + 1] = view.getUint32(s + 4, HOST_LITTLE_ENDIAN);
-      words[w + 2] = view.getUint32(s + 8, HOST_LITTLE_ENDIAN);
-      words[w + 3] = view.getUint32(s + 12, HOST_LITTLE_ENDIAN);
+      words[w] = view.getUint32(s, true);
+      words[w + 1] = view.getUint32(s + 4, true);
+      words[w + 2] = view.getUint32(s + 8, true);
+      words[w + 3] = view.getUint32(s + 12, true);
     }
-    for (; i + 4 <= n; i += 4, w++) words[w] = view.getUint32(o + i, HOST_LITTLE_ENDIAN);
+    for (; i + 4 <= n; i += 4, w++) words[w] = view.getUint32(o + i, true);
   }
   for (; i < n; i++) head[base + i] = b[o + i]!;
   batch.headLen[slot] = n;

@@ -6,7 +6,7 @@
  * the rest is skipped, so memory stays bounded whatever length a record claims.
  */
 import { InputError } from '../errors.js';
-import { NO_CONNECTION, PacketFlag, type PacketBatch } from './batch.js';
+import { HOST_LITTLE_ENDIAN, NO_CONNECTION, PacketFlag, type PacketBatch } from './batch.js';
 import { decodeFrame, LinkType } from './decode.js';
 
 export const PCAP_MAGIC_USEC = 0xa1b2c3d4;
@@ -63,7 +63,7 @@ interface InterfaceState {
   /** if_tsoffset, seconds added to every timestamp. */
   offsetSeconds: number;
   /** How the fast path reaches the IP header on this interface's link type (FastLink.NONE: never). */
-  fast: FastLinkValue;
+  fast: FastLink;
   /**
    * The last timestamp split (setUnitsTimestamp): its high word, low word, seconds (before the
    * offset) and remaining units. Packets come in time order, so the next one usually lies in the
@@ -196,9 +196,8 @@ const enum FastLink {
   IPV4 = 3,
   IPV6 = 4,
 }
-type FastLinkValue = FastLink;
 
-function fastLinkOf(linkType: number): FastLinkValue {
+function fastLinkOf(linkType: number): FastLink {
   switch (linkType) {
     case LinkType.ETHERNET: return FastLink.ETHERNET;
     case LinkType.RAW: case LinkType.RAW_OPENBSD: case LinkType.RAW_BSDOS: return FastLink.RAW;
@@ -207,9 +206,6 @@ function fastLinkOf(linkType: number): FastLinkValue {
     default: return FastLink.NONE;
   }
 }
-
-/** Whether this machine stores numbers little-endian (how a Uint32Array store lays out bytes). */
-const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** Flag sets the fast path writes. */
 const enum FastFlags {
@@ -477,7 +473,7 @@ export class TraceParser {
    * model slots per batch too) and equals what resetSlot + decodeFrame give
    * (test/trace/fast-path.test.ts checks that); any other record takes exactly that general path.
    */
-  private parseFast(batch: PacketBatch, pcapFast: FastLinkValue, pcapng: boolean): ParseStatusValue | typeof SLOW_BLOCK {
+  private parseFast(batch: PacketBatch, pcapFast: FastLink, pcapng: boolean): ParseStatusValue | typeof SLOW_BLOCK {
     const b = this.window;
     const hdr = this.pcapRecordHeader;
     const scale = this.pcapSubsecondScale;
