@@ -1,8 +1,8 @@
 ;; hash_conntrack_raw (net/netfilter/nf_conntrack_core.c) for a run of tuples: SipHash-2-4
 ;; (current kernels, `hashRun`) and jhash2 (up to v5.14, `jhashRun`).
 ;;
-;; The source of src/hash/tuple-hash-wasm.ts (assembled by scripts/build-wasm.mjs; a test holds
-;; the two equal). JavaScript has no 64-bit integers short of BigInt, so SipHash there works on
+;; The source of src/hash/tuple-hash-wasm.ts (assembled by test/hash/tuple-hash-wasm.test.ts,
+;; which holds the two equal). JavaScript has no 64-bit integers short of BigInt, so SipHash there works on
 ;; 32-bit halves (~120 ns a tuple); here each SipRound is fourteen i64 instructions. jhash2 is
 ;; 32-bit, but V8's code for it in JavaScript checks and spills more than this does.
 ;;

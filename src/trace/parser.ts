@@ -8,6 +8,7 @@
 import { InputError } from '../errors.js';
 import { HOST_LITTLE_ENDIAN, NO_CONNECTION, PacketFlag, type PacketBatch } from './batch.js';
 import { decodeFrame, LinkType } from './decode.js';
+import { PcapKernel } from './pcap-kernel.js';
 
 export const PCAP_MAGIC_USEC = 0xa1b2c3d4;
 export const PCAP_MAGIC_NSEC = 0xa1b23c4d;
@@ -244,6 +245,16 @@ export class TraceParser {
    * false forces the general decoder for every record: the differential tests compare the two.
    */
   fastPath = true;
+  /**
+   * Whether pcap fast-path runs go through the WebAssembly kernel (pcap-kernel.ts) where there is
+   * one: a streaming parser (window allocated by size) on a little-endian host. Setting it to false
+   * keeps them in JavaScript (parseFast); the differential tests compare all three paths.
+   */
+  wasmPath = true;
+  /** Records the WebAssembly kernel took (generalRecords counts those it left to the general decoder). */
+  wasmRecords = 0;
+  /** The WebAssembly kernel whose memory holds the window, or null. */
+  private readonly kernel: PcapKernel | null = null;
   /** Records of a fast-path link type that the fast path handed to the general decoder. */
   generalRecords = 0;
   /** 32-bit words over the head bytes of the batch last filled by the fast path. */
@@ -256,7 +267,12 @@ export class TraceParser {
   /** `window`: a size to allocate, or the whole input itself (in-memory reading, no copy). */
   constructor(readonly name: string, window: number | Uint8Array) {
     if (typeof window === 'number') {
-      this.window = new Uint8Array(window);
+      if (PcapKernel.available) {
+        this.kernel = new PcapKernel(window);
+        this.window = this.kernel.window;
+      } else {
+        this.window = new Uint8Array(window);
+      }
     } else {
       this.window = window;
       this.end = window.length;
@@ -355,6 +371,7 @@ export class TraceParser {
           clearModelSlots(batch);
           clearRareFields(batch);
         }
+        if (this.kernel !== null && this.wasmPath) return this.parseKernel(batch, fast, this.kernel);
         return this.parseFast(batch, fast, false) as ParseStatusValue;
       }
     }
@@ -746,6 +763,40 @@ export class TraceParser {
     }
     this.leaveRun(batch, start, packets, slot, pcapng ? -1 : first, linkType);
     return ParseStatus.BATCH_FULL;
+  }
+
+  /**
+   * The pcap fast path through the WebAssembly kernel: runs of whole records decoded there and
+   * copied into the batch, the records it leaves (not the common case) decoded the general way in
+   * their slots; where it stops short (a record not whole in the window, an oversized or corrupt
+   * one, the end), parseFast takes over for the rest of the window, with its messages.
+   */
+  private parseKernel(batch: PacketBatch, fast: FastLink, kernel: PcapKernel): ParseStatusValue {
+    const linkType = this.linkTypes[0]!;
+    for (;;) {
+      const first = batch.count;
+      const room = Math.min(batch.capacity - first, kernel.slots);
+      if (room === 0) return ParseStatus.BATCH_FULL;
+      const n = kernel.decode(this.start, this.end, room, this.pcapRecordHeader, this.pcapSubsecondScale, this.bigEndian, fast, batch.headBytes, this.packets);
+      if (n > 0) {
+        kernel.copyInto(batch, first, n, linkType);
+        this.start = kernel.next;
+        this.packets += n;
+        this.wasmRecords += n;
+        batch.count = first + n;
+        const slow = kernel.slowCount;
+        for (let k = 0; k < slow; k++) {
+          const slot = first + kernel.slowSlot(k);
+          this.generalRecords++;
+          batch.resetSlot(slot);
+          decodeFrame(this.window, kernel.slowFrame(k), batch.caplen[slot]!, linkType, batch, slot);
+        }
+        // Every address word of these slots is written: parseFast zeroes only from here on.
+        this.zeroedBatch = batch;
+        this.zeroedTo = batch.count;
+      }
+      if (n < room) return this.parseFast(batch, fast, false) as ParseStatusValue;
+    }
   }
 
   /**

@@ -14,6 +14,11 @@ import type { TraceInfo, TraceReader } from './source.js';
 export interface OpenTraceOptions {
   /** Bytes read from the file per system call (the reader's only buffer besides the batch). */
   chunkBytes?: number;
+  /**
+   * pcap records of the common shapes through the WebAssembly kernel (default true, where the host
+   * has one); false keeps them on the JavaScript fast path (for comparisons).
+   */
+  wasm?: boolean;
 }
 
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
@@ -159,6 +164,7 @@ export async function openTrace(path: string, options: OpenTraceOptions = {}): P
     throw new InputError(path, why);
   }
   const parser = new TraceParser(path, chunkBytes);
+  parser.wasmPath = options.wasm ?? true;
   let n: number;
   try {
     n = readSync(fd, parser.window, 0, parser.window.length, null);

@@ -10,7 +10,16 @@ declare namespace WebAssembly {
     constructor(module: Module, imports?: Record<string, Record<string, unknown>>);
     readonly exports: Record<string, unknown>;
   }
+  interface MemoryDescriptor {
+    /** Size in 64 KiB pages. */
+    initial: number;
+    maximum?: number;
+  }
   class Memory {
+    constructor(descriptor: MemoryDescriptor);
     readonly buffer: ArrayBuffer;
+  }
+  class Global {
+    readonly value: number;
   }
 }

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { PacketBatch } from '../../src/trace/batch.js';
 import { TraceGenerator } from '../../src/trace/generate.js';
 import { ParseStatus, TraceParser } from '../../src/trace/parser.js';
+import { PcapKernel } from '../../src/trace/pcap-kernel.js';
 import { openTrace } from '../../src/trace/reader.js';
 import { MemoryTraceWriter, writeFrames } from '../../src/trace/write.js';
 import { hasShared, sharedDir } from '../support/shared.js';
@@ -29,28 +30,42 @@ function slotArrays(batch: PacketBatch): [string, ArrayLike<number>, number][] {
   return out;
 }
 
-/** Every field of slot i as one string. */
+/**
+ * Every field of slot i as one string: of the head bytes the first headLen, of the VLAN ids the
+ * first vlanCount (what lies past them is unspecified: left as it was, or zeros).
+ */
 function slotText(arrays: [string, ArrayLike<number>, number][], i: number): string {
   let s = '';
+  const headLen = arrays.find(([name]) => name === 'headLen')![1][i]!;
+  const vlanCount = arrays.find(([name]) => name === 'vlanCount')![1][i]!;
   for (const [name, array, per] of arrays) {
     s += `${name}=`;
-    for (let k = 0; k < per; k++) s += `${array[i * per + k]},`;
+    const used = name === 'head' ? Math.min(headLen, per) : name === 'vlan' ? Math.min(vlanCount, per) : per;
+    for (let k = 0; k < used; k++) s += `${array[i * per + k]},`;
     s += ' ';
   }
   return s;
 }
 
 /**
- * Decodes a whole in-memory pcap/pcapng with the fast path on or off; returns one string per
- * packet holding every field of its slot, or the error thrown.
+ * How a trace is decoded: the general decoder alone (in memory), the JavaScript fast path (in
+ * memory), or streamed through a window of `window` bytes with the WebAssembly kernel on.
  */
-function decodeAll(bytes: Uint8Array, fastPath: boolean, capacity: number, headBytes: number): { slots: string[]; error: string; fastRecords: number } {
+type DecodePath = 'general' | 'fast' | { window: number };
+
+/**
+ * Decodes a whole pcap/pcapng along `path`; returns one string per packet holding every field of
+ * its slot, or the error thrown, and how many records the fast path (JavaScript or WebAssembly) took.
+ */
+function decodeAll(bytes: Uint8Array, path: DecodePath, capacity: number, headBytes: number): { slots: string[]; error: string; fastRecords: number; wasmRecords: number } {
   const batch = new PacketBatch(capacity, headBytes);
   // Start from garbage: whatever a path leaves unwritten shows up as a difference.
   new Uint8Array(batch.buffer).fill(0x5a);
   batch.count = 0;
-  const parser = new TraceParser('diff.pcap', bytes);
-  parser.fastPath = fastPath;
+  const streamed = typeof path === 'object';
+  const parser = streamed ? new TraceParser('diff.pcap', path.window) : new TraceParser('diff.pcap', bytes);
+  parser.fastPath = path !== 'general';
+  let fed = 0;
   const arrays = slotArrays(batch);
   const slots: string[] = [];
   const take = (): void => {
@@ -61,24 +76,50 @@ function decodeAll(bytes: Uint8Array, fastPath: boolean, capacity: number, headB
   try {
     for (;;) {
       const status = parser.parse(batch);
+      if (status === ParseStatus.NEED_MORE && streamed && !parser.eof && batch.count < batch.capacity) {
+        // What the streaming reader does: move the unread bytes to the front, refill behind them.
+        const at = parser.compact();
+        const n = Math.min(bytes.length - fed, parser.window.length - at);
+        parser.window.set(bytes.subarray(fed, fed + n), at);
+        fed += n;
+        parser.end += n;
+        if (n === 0) parser.eof = true;
+        continue;
+      }
       take();
-      if (status === ParseStatus.END || status === ParseStatus.NEED_MORE) break;
+      if (status === ParseStatus.END || (status === ParseStatus.NEED_MORE && !streamed)) break;
     }
   } catch (e) {
     take();
     error = e instanceof Error ? e.message : String(e);
   }
-  return { slots, error, fastRecords: fastPath ? parser.packets - parser.generalRecords : 0 };
+  return { slots, error, fastRecords: path === 'general' ? 0 : parser.packets - parser.generalRecords, wasmRecords: parser.wasmRecords };
 }
 
-function expectSame(bytes: Uint8Array, capacity: number, headBytes: number): number {
-  const fast = decodeAll(bytes, true, capacity, headBytes);
-  const general = decodeAll(bytes, false, capacity, headBytes);
-  expect(fast.error).toBe(general.error);
-  expect(fast.slots.length).toBe(general.slots.length);
-  const first = fast.slots.findIndex((s, i) => s !== general.slots[i]);
-  if (first >= 0) expect({ packet: first + 1, fields: fast.slots[first] }).toEqual({ packet: first + 1, fields: general.slots[first] });
-  return fast.fastRecords;
+function expectEqual(path: DecodePath, bytes: Uint8Array, capacity: number, headBytes: number, general: ReturnType<typeof decodeAll>): ReturnType<typeof decodeAll> {
+  const got = decodeAll(bytes, path, capacity, headBytes);
+  expect(got.error).toBe(general.error);
+  expect(got.slots.length).toBe(general.slots.length);
+  const first = got.slots.findIndex((s, i) => s !== general.slots[i]);
+  if (first >= 0) expect({ path, packet: first + 1, fields: got.slots[first] }).toEqual({ path, packet: first + 1, fields: general.slots[first] });
+  return got;
+}
+
+/** Records the WebAssembly kernel took over the expectSame calls (pcap only; none without a kernel). */
+let wasmRecords = 0;
+
+/**
+ * Both fast paths against the general decoder: the JavaScript one in memory, and the WebAssembly
+ * kernel streamed through a window of `window` bytes (records cut at its edge; it must hold the
+ * largest record). Returns the records the JavaScript fast path took.
+ */
+function expectSame(bytes: Uint8Array, capacity: number, headBytes: number, window = 2048): number {
+  const general = decodeAll(bytes, 'general', capacity, headBytes);
+  const fast = expectEqual('fast', bytes, capacity, headBytes, general).fastRecords;
+  const kernel = expectEqual({ window }, bytes, capacity, headBytes, general);
+  expect(kernel.fastRecords).toBe(fast);
+  wasmRecords += kernel.wasmRecords;
+  return fast;
 }
 
 // ---- Generated frames: each header either well formed or bent at one fast-path condition. ----
@@ -224,6 +265,8 @@ describe('fast path equals the general decoder (pcap records, pcapng packet bloc
     // The generator reaches the fast path often (about a fifth of the records), and the fallback too.
     expect(fastRecords).toBeGreaterThan(records / 6);
     expect(fastRecords).toBeLessThan(records * 0.9);
+    // Half the records are pcap: the WebAssembly kernel took most of their fast-path share.
+    if (PcapKernel.available) expect(wasmRecords).toBeGreaterThan(records / 20);
   });
 
   it.each(['pcap', 'pcapng'] as const)('on `pktbench gen` traces (what the decode benchmark reads), %s: all on the fast path', (format) => {
@@ -234,8 +277,12 @@ describe('fast path equals the general decoder (pcap records, pcapng packet bloc
       const bytes = writer.bytes();
       // Every generated frame is of the common shape, snaplen-cut ones included (caplen 60 still
       // holds Ethernet + IPv4 + TCP; for IPv6 + TCP it does not, and those take the general path).
+      const wasmBefore = wasmRecords;
       const fast = expectSame(bytes, 512, 64);
       if (snaplen === 262144) expect(fast).toBe(3000);
+      // pcap records go through the kernel (cut records at the window edge excepted).
+      if (format === 'pcap' && PcapKernel.available) expect(wasmRecords - wasmBefore).toBeGreaterThan(2500);
+      if (format === 'pcapng') expect(wasmRecords).toBe(wasmBefore);
       else expect(fast).toBeGreaterThan(1000);
     }
   });
@@ -257,7 +304,7 @@ describe('fast path equals the general decoder (pcap records, pcapng packet bloc
       const streamed: string[] = [];
       while ((await reader.read(batch)) > 0) for (let i = 0; i < batch.count; i++) streamed.push(slotText(arrays, i));
       await reader.close();
-      const general = decodeAll(bytes, false, 300, 64).slots;
+      const general = decodeAll(bytes, 'general', 300, 64).slots;
       expect(streamed.length).toBe(2500);
       const first = streamed.findIndex((v, i) => v !== general[i]);
       expect(first).toBe(-1);
@@ -274,7 +321,7 @@ describe('fast path equals the general decoder (pcap records, pcapng packet bloc
     let fastRecords = 0;
     for (const file of files) {
       const bytes = new Uint8Array(readFileSync(resolve(dir, file)));
-      fastRecords += expectSame(bytes, 64, 64);
+      fastRecords += expectSame(bytes, 64, 64, Math.max(1 << 16, bytes.length));
     }
     expect(fastRecords).toBeGreaterThan(1000);
   });

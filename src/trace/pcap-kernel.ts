@@ -1,0 +1,143 @@
+/**
+ * The pcap fast path in WebAssembly (pcap-kernel.wat): the record loop and common-case decoder of
+ * TraceParser.parseFast for a run of pcap records, about 1.8x the JavaScript loop (README →
+ * Benchmarks). The reader's window lives in the kernel's memory, so file bytes are read straight
+ * into it; the kernel writes a run's fields into staging columns there, which copyInto moves into
+ * the packet batch one column at a time (a memcpy each).
+ *
+ * Only on little-endian hosts: the staging columns are copied as bytes into the batch's typed
+ * arrays, which hold numbers in the host's order, and WebAssembly memory is little-endian.
+ */
+import { HOST_LITTLE_ENDIAN, MAX_VLAN_TAGS, type PacketBatch } from './batch.js';
+import { PCAP_KERNEL_WASM } from './pcap-kernel-wasm.js';
+
+/** The batch fields the kernel stages, each with its column's export name and bytes per slot. */
+const COLUMNS = [
+  ['tsSec', 'COL_TS_SEC', 8],
+  ['frameNo', 'COL_FRAME_NO', 8],
+  ['src', 'COL_SRC', 16],
+  ['dst', 'COL_DST', 16],
+  ['tsNsec', 'COL_TS_NSEC', 4],
+  ['caplen', 'COL_CAPLEN', 4],
+  ['wireLen', 'COL_WIRE_LEN', 4],
+  ['ipLen', 'COL_IP_LEN', 4],
+  ['ipId', 'COL_IP_ID', 4],
+  ['tcpSeq', 'COL_TCP_SEQ', 4],
+  ['tcpAck', 'COL_TCP_ACK', 4],
+  ['flags', 'COL_FLAGS', 2],
+  ['sport', 'COL_SPORT', 2],
+  ['dport', 'COL_DPORT', 2],
+  ['tcpFlags', 'COL_TCP_FLAGS', 2],
+  ['tcpWindow', 'COL_TCP_WINDOW', 2],
+  ['icmpId', 'COL_ICMP_ID', 2],
+  ['l3', 'COL_L3', 1],
+  ['proto', 'COL_PROTO', 1],
+  ['ttl', 'COL_TTL', 1],
+  ['icmpType', 'COL_ICMP_TYPE', 1],
+  ['icmpCode', 'COL_ICMP_CODE', 1],
+  ['vlanCount', 'COL_VLAN_COUNT', 1],
+  ['headLen', 'COL_HEAD_LEN', 1],
+] as const satisfies readonly (readonly [keyof PacketBatch, string, number])[];
+
+type DecodePcap = (start: number, end: number, room: number, stage: number, recordHeader: number, nsPerUnit: number, swap: number, link: number, headBytes: number, packets: number) => number;
+
+let kernelModule: WebAssembly.Module | null = null;
+
+export class PcapKernel {
+  /** Whether this host can run the kernel (see the file comment). */
+  static readonly available: boolean = HOST_LITTLE_ENDIAN && typeof WebAssembly === 'object';
+
+  /** The reader's window: the first bytes of the kernel's memory. */
+  readonly window: Uint8Array;
+  /** Records a call may take at most (the staging columns' length). */
+  readonly slots: number;
+  private readonly run: DecodePcap;
+  private readonly nextGlobal: WebAssembly.Global;
+  private readonly slowGlobal: WebAssembly.Global;
+  private readonly taggedGlobal: WebAssembly.Global;
+  /** Where the staging columns start in memory. */
+  private readonly stage: number;
+  private readonly memory8: Uint8Array;
+  /** Byte offsets of COLUMNS' staging columns in memory, in COLUMNS' order. */
+  private readonly columnAt: Int32Array;
+  private readonly headAt: number;
+  private readonly vlan: Uint16Array;
+  private readonly vlanCount: Uint8Array;
+  /** (slot, frame offset) pairs of the records left to the general decoder. */
+  private readonly slow: Uint32Array;
+
+  constructor(windowBytes: number) {
+    kernelModule ??= new WebAssembly.Module(Uint8Array.from(atob(PCAP_KERNEL_WASM), (c) => c.charCodeAt(0)));
+    // Staging starts 8-aligned after the window; the memory never grows, so views stay valid.
+    const stage = (windowBytes + 7) & ~7;
+    const probe = new WebAssembly.Instance(kernelModule, { env: { memory: new WebAssembly.Memory({ initial: 1, maximum: 1 }) } }).exports;
+    const stageBytes = (probe['STAGE_BYTES'] as WebAssembly.Global).value;
+    const pages = Math.ceil((stage + stageBytes) / 65536);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    const exports = new WebAssembly.Instance(kernelModule, { env: { memory } }).exports;
+    const constant = (name: string): number => (exports[name] as WebAssembly.Global).value;
+    this.run = exports['decodePcap'] as DecodePcap;
+    this.nextGlobal = exports['next'] as WebAssembly.Global;
+    this.slowGlobal = exports['slowCount'] as WebAssembly.Global;
+    this.taggedGlobal = exports['tagged'] as WebAssembly.Global;
+    this.stage = stage;
+    this.slots = constant('SLOTS');
+    this.window = new Uint8Array(memory.buffer, 0, windowBytes);
+    this.memory8 = new Uint8Array(memory.buffer);
+    this.columnAt = Int32Array.from(COLUMNS, ([, column]) => stage + constant(column));
+    this.headAt = stage + constant('COL_HEAD');
+    this.vlan = new Uint16Array(memory.buffer, stage + constant('COL_VLAN'), this.slots);
+    this.vlanCount = new Uint8Array(memory.buffer, stage + constant('COL_VLAN_COUNT'), this.slots);
+    this.slow = new Uint32Array(memory.buffer, stage + constant('COL_SLOW'), 2 * this.slots);
+  }
+
+  /**
+   * Decodes the pcap records whole in window[start, end) into staging, at most `room` (<= slots)
+   * of them; returns how many it took (see pcap-kernel.wat for where it stops).
+   */
+  decode(start: number, end: number, room: number, recordHeader: number, nsPerUnit: number, bigEndian: boolean, link: number, headBytes: number, packetsBefore: number): number {
+    return this.run(start, end, room, this.stage, recordHeader, nsPerUnit, bigEndian ? 1 : 0, link, headBytes, packetsBefore);
+  }
+
+  /** Window offset after the last record the last decode took. */
+  get next(): number {
+    return this.nextGlobal.value;
+  }
+
+  /** Records of the last decode left to the general decoder (slowSlot/slowFrame 0..slowCount-1). */
+  get slowCount(): number {
+    return this.slowGlobal.value;
+  }
+
+  /** The run-relative slot of the k-th record left to the general decoder. */
+  slowSlot(k: number): number {
+    return this.slow[2 * k]!;
+  }
+
+  /** Window offset of the k-th such record's frame. */
+  slowFrame(k: number): number {
+    return this.slow[2 * k + 1]!;
+  }
+
+  /**
+   * Copies the last decode's `n` records into batch slots first..first+n-1: every staged column,
+   * the head bytes, VLAN ids where tagged, and the link type and interface (pcap: one each).
+   */
+  copyInto(batch: PacketBatch, first: number, n: number, linkType: number): void {
+    const all8 = batch.all8;
+    const memory8 = this.memory8;
+    for (let c = 0; c < COLUMNS.length; c++) {
+      const [field, , size] = COLUMNS[c]!;
+      const from = this.columnAt[c]!;
+      all8.set(memory8.subarray(from, from + n * size), (batch[field] as ArrayBufferView).byteOffset + first * size);
+    }
+    const headBytes = batch.headBytes;
+    if (headBytes > 0) batch.head.set(memory8.subarray(this.headAt, this.headAt + n * headBytes), first * headBytes);
+    if (this.taggedGlobal.value > 0) {
+      const vlan = batch.vlan;
+      for (let i = 0; i < n; i++) if (this.vlanCount[i] !== 0) vlan[(first + i) * MAX_VLAN_TAGS] = this.vlan[i]!;
+    }
+    batch.linkType.fill(linkType, first, first + n);
+    batch.ifIndex.fill(0, first, first + n);
+  }
+}
