@@ -2,9 +2,11 @@
  * Decode throughput of the trace reader, side by side with the npm package pcap-parser and a C
  * libpcap loop on the same file, in one run: `node dist/bench/trace-decode.js FILE [--samples N]
  * [--head BYTES]`. Every side counts packets and extracts the 5-tuple of every packet; the file
- * is read once before timing so that all read it from the page cache. Ours runs twice per sample:
- * with the default batch (`--head`, default DEFAULT_HEAD_BYTES = 64 bytes of each packet's IP
- * header kept, what every command gets) and 5-tuples only (head 0). The C reference
+ * is read once before timing so that all read it from the page cache. Ours runs three times per
+ * sample: with the default batch (`--head`, default DEFAULT_HEAD_BYTES = 64 bytes of each packet's
+ * IP header kept, what every command gets), 5-tuples only (head 0), and the default batch with the
+ * WebAssembly kernel off (`openTrace(..., { wasm: false })`: the JavaScript fast path), for the
+ * kernel's gain in the same rounds. The C reference
  * (bench/c/pcap-decode.c: pcap_open_offline + pcap_next_ex) is compiled here with `cc -O2 ...
  * -lpcap` when a C compiler and libpcap's headers exist, else skipped with a line saying why; it
  * calibrates what a packet rate means on the machine at hand. A pcapng FILE is measured against
@@ -45,11 +47,11 @@ function cpuSince(start: NodeJS.CpuUsage): number {
 }
 
 /** Ours: stream the file through the reader; the decoder fills the 5-tuple slots. */
-async function runOurs(file: string, headBytes: number): Promise<Run> {
+async function runOurs(file: string, headBytes: number, wasm = true): Promise<Run> {
   const batch = new PacketBatch(4096, headBytes);
   const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
-  const reader = await openTrace(file);
+  const reader = await openTrace(file, { wasm });
   let packets = 0;
   let checksum = 0;
   // The batch's arrays in locals, as the C loop reads its struct: the consumer should cost what
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
   const c = buildCReference('pcap-decode', ['-lpcap']);
   const oursHead: Run[] = [];
   const oursBare: Run[] = [];
+  const oursJs: Run[] = [];
   const theirs: Run[] = [];
   const cRuns: Run[] = [];
   let checksumNoted = false;
@@ -139,9 +142,11 @@ async function main(): Promise<void> {
     const a = await runOurs(file, headBytes);
     const b = pcapng ? null : await runPcapParser(file);
     const bare = await runOurs(file, 0);
+    const js = await runOurs(file, headBytes, false);
     const ref = 'binary' in c ? runC(c.binary, file) : null;
     if (bare.packets !== a.packets) throw new Error(`packet counts differ: ours ${a.packets} (head ${headBytes}) / ${bare.packets} (head 0)`);
     if (b !== null && a.packets !== b.packets) throw new Error(`packet counts differ: ours ${a.packets}, pcap-parser ${b.packets}`);
+    if (js.packets !== a.packets || js.checksum !== a.checksum) throw new Error(`the JavaScript fast path read ${js.packets} packets (checksum ${js.checksum}), the WebAssembly kernel ${a.packets} (${a.checksum})`);
     if (a.checksum !== bare.checksum) throw new Error(`5-tuple checksums differ between head ${headBytes} and head 0: ${a.checksum} vs ${bare.checksum}`);
     if (ref !== null && ref.packets !== a.packets) throw new Error(`packet counts differ: ours ${a.packets}, C libpcap ${ref.packets}`);
     if (ref !== null && ref.checksum !== a.checksum && !checksumNoted) process.stderr.write(`note: 5-tuple checksums differ (ours ${a.checksum}, C libpcap ${ref.checksum}): the file has frames the C loop's simple extraction reads differently\n`);
@@ -152,14 +157,15 @@ async function main(): Promise<void> {
     oursHead.push(a);
     if (b !== null) theirs.push(b);
     oursBare.push(bare);
+    oursJs.push(js);
     if (ref !== null) cRuns.push(ref);
   }
   if ('dir' in c) rmSync(c.dir, { recursive: true, force: true });
   const pps = (runs: Run[]): number[] => runs.map((r) => r.packets / r.seconds);
   const ppsCpu = (runs: Run[]): number[] => runs.map((r) => r.packets / r.cpuSeconds);
   const ratio = (a: number[], b: number[]): number[] => a.map((v, i) => v / b[i]!);
-  const headWall = pps(oursHead), bareWall = pps(oursBare), theirWall = pps(theirs);
-  const headCpu = ppsCpu(oursHead), bareCpu = ppsCpu(oursBare), theirCpu = ppsCpu(theirs);
+  const headWall = pps(oursHead), bareWall = pps(oursBare), theirWall = pps(theirs), jsWall = pps(oursJs);
+  const headCpu = ppsCpu(oursHead), bareCpu = ppsCpu(oursBare), theirCpu = ppsCpu(theirs), jsCpu = ppsCpu(oursJs);
   const cWall = pps(cRuns), cCpu = ppsCpu(cRuns);
   const cMetrics: BenchMetric[] = cRuns.length === 0 ? [] : [
     { name: 'decode.pps', unit: 'packets/s', direction: 'higher', samples: cWall, params: { reader: 'c-libpcap' } },
@@ -182,6 +188,10 @@ async function main(): Promise<void> {
     // load inflates wall time for all sides).
     { name: 'decode.pps_cpu', unit: 'packets/cpu-s', direction: 'higher', samples: headCpu, params: { reader: 'pktbench', headBytes } },
     { name: 'decode.pps_cpu', unit: 'packets/cpu-s', direction: 'higher', samples: bareCpu, params: { reader: 'pktbench', headBytes: 0 } },
+    // The JavaScript fast path (openTrace's `wasm: false`), and the WebAssembly kernel's gain over it.
+    { name: 'decode.pps', unit: 'packets/s', direction: 'higher', samples: jsWall, params: { reader: 'pktbench-javascript', headBytes } },
+    { name: 'decode.pps_cpu', unit: 'packets/cpu-s', direction: 'higher', samples: jsCpu, params: { reader: 'pktbench-javascript', headBytes } },
+    { name: 'decode.wasm_gain', unit: 'x', direction: 'higher', samples: ratio(headCpu, jsCpu), params: { headBytes } },
     ...theirMetrics,
     ...cMetrics,
   ], { file, format: pcapng ? 'pcapng' : 'pcap', packets, cReference: 'binary' in c ? 'bench/c/pcap-decode.c (cc -O2, -lpcap)' : `skipped: ${c.skipped}` });
@@ -189,10 +199,12 @@ async function main(): Promise<void> {
   const ofC = (cpu: number[]): string => (cRuns.length === 0 ? '' : `, ${median(ratio(cpu, cCpu)).toFixed(2)}x of C libpcap`);
   const ofTheirs = (wall: number[], cpu: number[]): string => (theirs.length === 0 ? 'pcap-parser: no pcapng' : `${median(ratio(wall, theirWall)).toFixed(2)}x / ${median(ratio(cpu, theirCpu)).toFixed(2)}x pcap-parser`);
   const line = (label: string, wall: number[], cpu: number[]): string =>
-    `  ${label.padEnd(30)} ${mpps(median(wall))} Mpps wall, ${mpps(median(cpu))} Mpps per CPU-second (${ofTheirs(wall, cpu)}${ofC(cpu)})\n`;
+    `  ${label.padEnd(36)} ${mpps(median(wall))} Mpps wall, ${mpps(median(cpu))} Mpps per CPU-second (${ofTheirs(wall, cpu)}${ofC(cpu)})\n`;
   process.stdout.write(`${file}: ${packets} packets, ${samples} samples (median; ratios are per-sample, same round)\n`);
   process.stdout.write(line(`pktbench, head ${headBytes} (default)`, headWall, headCpu));
   process.stdout.write(line('pktbench, head 0 (5-tuple)', bareWall, bareCpu));
+  process.stdout.write(line(`pktbench, head ${headBytes}, JavaScript path`, jsWall, jsCpu));
+  process.stdout.write(`  WebAssembly kernel vs JavaScript fast path, head ${headBytes}: ${median(ratio(headCpu, jsCpu)).toFixed(2)}x per CPU-second\n`);
   if (theirs.length > 0) process.stdout.write(line('pcap-parser + 5-tuple', theirWall, theirCpu));
   if (cRuns.length > 0) process.stdout.write(line('C libpcap + 5-tuple', cWall, cCpu));
   else if ('skipped' in c) process.stdout.write(`  C libpcap reference skipped: ${c.skipped}\n`);

@@ -65,6 +65,9 @@ export class PcapKernel {
   private readonly vlanCount: Uint8Array;
   /** (slot, frame offset) pairs of the records left to the general decoder. */
   private readonly slow: Uint32Array;
+  /** The batch copyInto last wrote, and the byte offsets of COLUMNS' fields in its buffer. */
+  private target: PacketBatch | null = null;
+  private readonly targetAt = new Int32Array(COLUMNS.length);
 
   constructor(windowBytes: number) {
     kernelModule ??= new WebAssembly.Module(Uint8Array.from(atob(PCAP_KERNEL_WASM), (c) => c.charCodeAt(0)));
@@ -126,10 +129,15 @@ export class PcapKernel {
   copyInto(batch: PacketBatch, first: number, n: number, linkType: number): void {
     const all8 = batch.all8;
     const memory8 = this.memory8;
+    const targetAt = this.targetAt;
+    if (this.target !== batch) {
+      this.target = batch;
+      for (let c = 0; c < COLUMNS.length; c++) targetAt[c] = (batch[COLUMNS[c]![0]] as ArrayBufferView).byteOffset;
+    }
     for (let c = 0; c < COLUMNS.length; c++) {
-      const [field, , size] = COLUMNS[c]!;
+      const size = COLUMNS[c]![2];
       const from = this.columnAt[c]!;
-      all8.set(memory8.subarray(from, from + n * size), (batch[field] as ArrayBufferView).byteOffset + first * size);
+      all8.set(memory8.subarray(from, from + n * size), targetAt[c]! + first * size);
     }
     const headBytes = batch.headBytes;
     if (headBytes > 0) batch.head.set(memory8.subarray(this.headAt, this.headAt + n * headBytes), first * headBytes);
