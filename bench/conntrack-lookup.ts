@@ -3,12 +3,16 @@
  * setting), for both hash functions, side by side in one run with a baseline that keys a JS Map
  * by a tuple string. A lookup = hash the packet's tuple + walk the chain (____nf_conntrack_find).
  * The lookups come in trace order from arrays read front to back (as packets come from a batch),
- * over flows in random order, half of them in the reply direction. Two ways of driving the model:
+ * over flows in random order, half of them in the reply direction. Three ways of driving the model:
  *
  * - `per packet`: hash and walk one packet after the other (setTuple + find), the kernel's order;
  * - `prepared`: what the pipeline does (ConntrackInStage.prepare): hash a run of 128 packets
- *   ahead in one TupleHasher.hashRun (SipHash in WebAssembly), touch their chain heads and first
- *   records (independent loads that overlap), then walk.
+ *   ahead in one TupleHasher.hashRun (in WebAssembly), walk the run's chains in WebAssembly
+ *   (ConntrackTable.lookupRun: heads of the whole run first, two nodes deep in lockstep, then the
+ *   walks), and take each result at its packet (takeWalk);
+ * - `prepared-js`: the same with the walks in JavaScript: the run's chain heads and first records
+ *   touched ahead (warm: independent loads that overlap), then find() per packet — what the
+ *   pipeline did before the walk kernel, and does for a table without one.
  *
  * Each sample is timed twice: wall clock and the process's CPU time (process.cpuUsage), since the
  * machine it runs on is shared and wall time counts other processes' time slices.
@@ -25,7 +29,7 @@ import { rmSync } from 'node:fs';
 import { buildCReference, writeBenchResult, median, type BenchMetric } from './support.js';
 import { makeFlows } from './conntrack-support.js';
 import { PREPARE_RUN } from '../src/pipeline/pipeline.js';
-import { ConntrackTable, CtStatus, NO_NODE, resolveConfig } from '../src/conntrack/table.js';
+import { ConntrackTable, CtStatus, NO_NODE, resolveConfig, WALK_UNDECIDED } from '../src/conntrack/table.js';
 import type { HashAlgorithm } from '../src/conntrack/tuple.js';
 
 const CONNECTIONS = 200_000;
@@ -90,8 +94,15 @@ function perPacketRun(t: ConntrackTable): Rate {
 const runHeads = new Int32Array(PREPARE_RUN);
 let warmed = 0;
 
-/** ConntrackInStage's order: hash a run ahead (TupleHasher.hashRun), warm its chain heads and records, then walk. */
-function preparedRun(t: ConntrackTable): Rate {
+const runGeneration = new Int32Array(PREPARE_RUN);
+
+/**
+ * ConntrackInStage's order: hash a run ahead (TupleHasher.hashRun), then walk its chains in
+ * WebAssembly (ConntrackTable.lookupRun) and take each result at its packet (takeWalk, find()
+ * where it does not stand); `javascript`: warm the run's chain heads and records instead and walk
+ * each packet with find() (the order before the walk kernel, and where a table has none).
+ */
+function preparedRun(t: ConntrackTable, javascript: boolean): Rate {
   let misses = 0;
   const hasher = t.hasher;
   const runHashes = hasher.runHashes;
@@ -104,11 +115,16 @@ function preparedRun(t: ConntrackTable): Rate {
       hasher.setRunTuple(k, 4, 6, keySrc[from + k]! | 0, 0, 0, 0, keyDst[from + k]! | 0, 0, 0, 0, ports >>> 16, ports & 0xffff);
     }
     hasher.hashRun(n);
-    warmed = (warmed + t.warm(runHashes, n, runHeads)) | 0;
+    const walked = !javascript && t.lookupRun(hasher.runInput, runHashes, n, 1000);
+    if (walked) for (let k = 0; k < n; k++) runGeneration[k] = t.walkGeneration(runHashes[k]!);
+    else warmed = (warmed + t.warm(runHashes, n, runHeads)) | 0;
+    const node = t.walkNode, visitedOf = t.walkVisited, expiry = t.walkExpiry;
     for (let k = 0; k < n; k++) {
       const ports = keyPorts[from + k]!;
       t.loadTuple(4, 6, keySrc[from + k]! | 0, 0, 0, 0, keyDst[from + k]! | 0, 0, 0, 0, ports >>> 16, ports & 0xffff);
-      if (t.find(runHashes[k]!, 1000) === NO_NODE) misses++;
+      let found = walked ? t.takeWalk(node[k]!, visitedOf[k]!, expiry[k]!, runGeneration[k]!, runHashes[k]!, 1000) : WALK_UNDECIDED;
+      if (found === WALK_UNDECIDED) found = t.find(runHashes[k]!, 1000);
+      if (found === NO_NODE) misses++;
     }
   }
   const r = rate(t0, c0);
@@ -140,8 +156,8 @@ for (let i = 0; i < CONNECTIONS; i++) {
   map.set(`4|6|${flows.dst[i]}|${flows.src[i]}|${flows.dport[i]}|${flows.sport[i]}`, i);
 }
 
-type Mode = 'per-packet' | 'prepared';
-const MODES: readonly Mode[] = ['per-packet', 'prepared'];
+type Mode = 'per-packet' | 'prepared' | 'prepared-js';
+const MODES: readonly Mode[] = ['per-packet', 'prepared', 'prepared-js'];
 interface Variant { name: string; buckets: number; hash: HashAlgorithm; mode: Mode; table: ConntrackTable }
 const variants: Variant[] = [];
 for (const hash of ['siphash', 'jhash'] as const) {
@@ -150,7 +166,7 @@ for (const hash of ['siphash', 'jhash'] as const) {
     for (const mode of MODES) variants.push({ name: `${hash}-${buckets >= 1048576 ? '1M' : `${buckets / 1024}k`} ${mode}`, buckets, hash, mode, table });
   }
 }
-const lookupRun = (v: Variant): Rate => (v.mode === 'prepared' ? preparedRun(v.table) : perPacketRun(v.table));
+const lookupRun = (v: Variant): Rate => (v.mode === 'per-packet' ? perPacketRun(v.table) : preparedRun(v.table, v.mode === 'prepared-js'));
 
 const cReference = buildCReference('conntrack-lookup');
 /** C reference M lookups per CPU second, by `${buckets} ${mode}`. */
@@ -221,7 +237,7 @@ for (const [key, rates] of cRates) {
 }
 const perConnection = ConntrackTable.BYTES_PER_CONNECTION;
 const t64 = variants[0]!.table;
-const t1m = variants[2]!.table;
+const t1m = variants[MODES.length]!.table;
 metrics.push({ name: 'conntrack.memory.per-connection', unit: 'bytes', direction: 'lower', samples: [perConnection] });
 metrics.push({ name: 'conntrack.memory.table', unit: 'bytes', direction: 'lower', samples: [t64.memoryBytes()], params: { buckets: 65536, connections: CONNECTIONS } });
 metrics.push({ name: 'conntrack.memory.table', unit: 'bytes', direction: 'lower', samples: [t1m.memoryBytes()], params: { buckets: 1048576, connections: CONNECTIONS } });

@@ -16,7 +16,7 @@ import { CtState, NO_CONNECTION, PacketFlag, Verdict, type PacketBatch } from '.
 import { icmpIsError, icmpPacket, NR_ICMP_TYPES, setQuotedTuple } from './proto-icmp.js';
 import { tcpPacket } from './proto-tcp.js';
 import { genericPacket, udpPacket } from './proto-udp.js';
-import { CtStatus, NO_NODE, PacketResult, type ConntrackTable, type PacketResultValue } from './table.js';
+import { CtStatus, NO_NODE, PacketResult, WALK_UNDECIDED, type ConntrackTable, type PacketResultValue } from './table.js';
 import { HASH_RUN_CAPACITY, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, carriesPorts, icmpReplyType } from './tuple.js';
 
 const BROKEN = PacketFlag.MALFORMED | PacketFlag.IP_PARTIAL;
@@ -60,6 +60,11 @@ export class ConntrackInStage implements PipelineStage {
   private preparedBatch: PacketBatch | null = null;
   private preHash = new Int32Array(0);
   private preReady = new Uint8Array(0);
+  /** Per batch slot, the chain walk done ahead (ConntrackTable.lookupRun; node WALK_UNDECIDED: none). */
+  private preNode = new Int32Array(0);
+  private preVisited = new Int32Array(0);
+  private preExpiry = new Int32Array(0);
+  private preGeneration = new Int32Array(0);
   /** prepareRun(): the batch slot of each tuple of the run. */
   private runSlots = new Int32Array(0);
   private runHeads = new Int32Array(0);
@@ -77,6 +82,10 @@ export class ConntrackInStage implements PipelineStage {
     if (this.preHash.length < batch.capacity) {
       this.preHash = new Int32Array(batch.capacity);
       this.preReady = new Uint8Array(batch.capacity);
+      this.preNode = new Int32Array(batch.capacity);
+      this.preVisited = new Int32Array(batch.capacity);
+      this.preExpiry = new Int32Array(batch.capacity);
+      this.preGeneration = new Int32Array(batch.capacity);
     }
     if (this.preparedBatch !== batch) {
       this.preReady.fill(0);
@@ -118,7 +127,24 @@ export class ConntrackInStage implements PipelineStage {
       preHash[i] = hashes[m]!;
       preReady[i] = 1;
     }
-    this.warmed = (this.warmed + this.table.warm(hashes, k, this.runHeads)) | 0;
+    const t = this.table;
+    // The walks themselves, in WebAssembly, where the table has the kernel; packet() takes each
+    // result while it stands. Else the chains are warmed for packet()'s walk.
+    const preNode = this.preNode;
+    if (t.lookupRun(hasher.runInput, hashes, k, nsToMs(this.latestNs))) {
+      const node = t.walkNode, visited = t.walkVisited, expiry = t.walkExpiry;
+      const preVisited = this.preVisited, preExpiry = this.preExpiry, preGeneration = this.preGeneration;
+      for (let m = 0; m < k; m++) {
+        const i = slots[m]!;
+        preNode[i] = node[m]!;
+        preVisited[i] = visited[m]!;
+        preExpiry[i] = expiry[m]!;
+        preGeneration[i] = t.walkGeneration(hashes[m]!);
+      }
+    } else {
+      for (let m = 0; m < k; m++) preNode[slots[m]!] = WALK_UNDECIDED;
+      this.warmed = (this.warmed + t.warm(hashes, k, this.runHeads)) | 0;
+    }
   }
 
   packet(batch: PacketBatch, i: number, nowNs: number): void {
@@ -190,7 +216,9 @@ export class ConntrackInStage implements PipelineStage {
       hash = t.setTuple(l3, proto, s[w]! | 0, s[w + 1]! | 0, s[w + 2]! | 0, s[w + 3]! | 0, d[w]! | 0, d[w + 1]! | 0, d[w + 2]! | 0, d[w + 3]! | 0, sport, dport);
     }
     for (let attempt = 0; attempt < 2; attempt++) {
-      const node = t.find(hash, nowMs);
+      // The walk prepare() did, while it stands (see ConntrackTable.takeWalk); else find().
+      let node = prepared && attempt === 0 ? t.takeWalk(this.preNode[i]!, this.preVisited[i]!, this.preExpiry[i]!, this.preGeneration[i]!, hash, nowMs) : WALK_UNDECIDED;
+      if (node === WALK_UNDECIDED) node = t.find(hash, nowMs);
       let c: number;
       let dir: number;
       let confirmed: boolean;

@@ -16,6 +16,7 @@
  * Time is a wrapping 32-bit millisecond stamp, compared as the kernel compares jiffies
  * (`nf_ct_is_expired`: (s32)(timeout - now) <= 0).
  */
+import { ChainWalk } from './chain-walk.js';
 import { NAT_STATUS_DST, NAT_STATUS_SRC, type ConntrackView } from './view.js';
 import { TcpState, Timeouts } from './timeouts.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, icmpReplyType, reciprocalScale, TupleHasher, type HashAlgorithm } from './tuple.js';
@@ -26,6 +27,9 @@ import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, icmpReplyType, reciprocalSca
  * arithmetic to plain machine instructions, while a u32 above 2^31 takes a float or checked path.
  */
 export const NO_NODE = -1;
+/** lookupRun's result for a tuple it leaves to find() (IPv6, or an expired node on the way), and takeWalk's for a result that no longer stands. */
+export const WALK_UNDECIDED = -2;
+const EMPTY = new Int32Array(0);
 
 /** What a protocol handler tells the core (the sign convention of nf_conntrack_handle_packet). */
 export const enum PacketResult {
@@ -71,6 +75,9 @@ const enum NodeLayout {
 }
 
 const enum Walk {
+  /** Bucket groups of ConntrackTable.groupGeneration (a power of two) and the mask that picks one. */
+  GROUPS = 4096,
+  GROUP_MASK = 4095,
   /** Nodes per chain that `warm` touches ahead of the lookups (chains are ~1-6 nodes at sane sizes). */
   WARM_DEPTH = 2,
   /** Nodes-visited histogram size (the last slot counts everything longer). */
@@ -192,7 +199,23 @@ export class ConntrackTable implements ConntrackView {
   readonly stats = new ConntrackStats();
   /** nf_conntrack_count: allocated entries, unconfirmed ones included. */
   count = 0;
-  readonly heads: Int32Array;
+  /** Chain heads, one per bucket (a view of the walk kernel's memory where there is one: replaced when it grows). */
+  heads: Int32Array;
+  /**
+   * Per group of buckets (bucket & Walk.GROUP_MASK), a count of every change a walk of one of its
+   * chains could have seen: a node linked or unlinked there, an expiry moved earlier for a
+   * connection with a node there. A lookupRun result stands while its group's count is unchanged
+   * (takeWalk). Groups, not single buckets, keep this array small (in cache); a change elsewhere
+   * in the group only makes a walk be done again.
+   */
+  private readonly groupGeneration = new Int32Array(Walk.GROUPS);
+  /** The chain walk in WebAssembly, holding `heads` and `nodes` (null: plain arrays, walks in JavaScript). */
+  private walk: ChainWalk | null = null;
+  /** What lookupRun's warming loads summed to (kept so that they are not optimised away). */
+  warmSum = 0;
+  /** takeWalk calls whose result stood, and those that left the lookup to find(). */
+  walksTaken = 0;
+  walksRedone = 0;
 
   capacity = 0;
   // Per connection (arrays are replaced when the table grows; read them through the table).
@@ -205,7 +228,7 @@ export class ConntrackTable implements ConntrackView {
    * (NodeLayout.EXPIRES, NodeLayout.META): expiry stamp and l3 << 8 | proto. Words are stored as int32 (the same
    * 32 bits); the accessors below give them back as u32.
    */
-  nodes = new Int32Array(0);
+  nodes: Int32Array = new Int32Array(0);
   mark = new Uint32Array(0);
   /** Protocol word: UDP stream_ts; TCP last index/dir and flags (proto-tcp.ts). */
   aux = new Uint32Array(0);
@@ -244,7 +267,15 @@ export class ConntrackTable implements ConntrackView {
     this.timeouts = config.timeouts;
     this.tcpLoose = config.tcpLoose;
     this.tcpBeLiberal = config.tcpBeLiberal;
-    this.heads = new Int32Array(this.buckets).fill(NO_NODE);
+    if (ChainWalk.available) {
+      try {
+        this.walk = new ChainWalk(this.buckets, 0);
+      } catch (e) {
+        // No memory for it (a huge table): plain arrays.
+        if (!(e instanceof RangeError)) throw e;
+      }
+    }
+    this.heads = (this.walk ? this.walk.heads : new Int32Array(this.buckets)).fill(NO_NODE);
     this.rng = (config.seed ^ 0x9e3779b9) >>> 0 || 1;
     this.grow(Math.min(this.max, 4096));
   }
@@ -359,7 +390,15 @@ export class ConntrackTable implements ConntrackView {
   }
 
   refresh(c: number, nowMs: number, timeoutMs: number): void {
-    this.nodes[c * NodeLayout.CONN_WORDS + NodeLayout.EXPIRES] = (nowMs + timeoutMs) | 0;
+    const at = c * NodeLayout.CONN_WORDS + NodeLayout.EXPIRES;
+    const expires = (nowMs + timeoutMs) | 0;
+    // Earlier than before: a walk that saw the connection alive may no longer stand (rare: a few
+    // TCP state changes per connection; rehashing its tuples finds their chains' groups).
+    if (((expires - this.nodes[at]!) | 0) < 0 && this.isConfirmed(c)) {
+      this.changed(reciprocalScale(this.hashNode(2 * c), this.buckets));
+      this.changed(reciprocalScale(this.hashNode(2 * c + 1), this.buckets));
+    }
+    this.nodes[at] = expires;
   }
 
   // --- lookup --------------------------------------------------------------------------------
@@ -397,6 +436,59 @@ export class ConntrackTable implements ConntrackView {
     if (visited > s.maxVisited) s.maxVisited = visited;
     s.visitHistogram[visited < Walk.HISTOGRAM_SLOTS - 1 ? visited : Walk.HISTOGRAM_SLOTS - 1]!++;
     return found;
+  }
+
+  /**
+   * ____nf_conntrack_find for a run of tuples at once, in WebAssembly (chain-walk.wat), for
+   * ConntrackInStage.prepare: `records` and `hashes` as TupleHasher.runInput and runHashes hold
+   * them, `nowMs` the clock then. Per tuple k, walkNode[k] (the node, NO_NODE, or WALK_UNDECIDED),
+   * walkVisited[k] and walkExpiry[k] (the walked node that expires first): what takeWalk needs, with
+   * walkGeneration(hash) at this call. Counts nothing (takeWalk does, as find would). False when
+   * the table has no walk kernel (warm() is the way there).
+   */
+  lookupRun(records: Int32Array, hashes: Int32Array, count: number, nowMs: number): boolean {
+    const walk = this.walk;
+    if (walk === null) return false;
+    if (count > walk.runCapacity) throw new RangeError(`lookupRun takes at most ${walk.runCapacity} tuples, got ${count}`);
+    this.warmSum = (this.warmSum + walk.lookupRun(records, hashes, count, nowMs)) | 0;
+    return true;
+  }
+
+  /** lookupRun's results (views: valid until the next lookupRun or grow). */
+  get walkNode(): Int32Array {
+    return this.walk ? this.walk.runNode : EMPTY;
+  }
+  get walkVisited(): Int32Array {
+    return this.walk ? this.walk.runVisited : EMPTY;
+  }
+  get walkExpiry(): Int32Array {
+    return this.walk ? this.walk.runExpiry : EMPTY;
+  }
+
+  /** The change count of the group of `hash`'s bucket (see takeWalk). */
+  walkGeneration(hash: number): number {
+    return this.groupGeneration[reciprocalScale(hash, this.buckets) & Walk.GROUP_MASK]!;
+  }
+
+  /**
+   * A lookupRun result for the tuple of `hash` taken as find(hash, nowMs) would return it now,
+   * counted as find counts: it stands when nothing the walk saw has changed since (`generation`,
+   * walkGeneration(hash) then, is what it is now) and no node it walked has expired by `nowMs` (the
+   * first to expire has not; the clock never goes back). WALK_UNDECIDED when it does not stand
+   * (or was undecided): call find().
+   */
+  takeWalk(node: number, visited: number, expiry: number, generation: number, hash: number, nowMs: number): number {
+    if (node === WALK_UNDECIDED || generation !== this.walkGeneration(hash) || ((expiry - nowMs) | 0) <= 0) {
+      this.walksRedone++;
+      return WALK_UNDECIDED;
+    }
+    this.walksTaken++;
+    const s = this.stats;
+    s.lookups++;
+    s.nodesVisited += visited;
+    if (visited > s.maxVisited) s.maxVisited = visited;
+    s.visitHistogram[visited < Walk.HISTOGRAM_SLOTS - 1 ? visited : Walk.HISTOGRAM_SLOTS - 1]!++;
+    return node;
   }
 
   /**
@@ -538,9 +630,15 @@ export class ConntrackTable implements ConntrackView {
     return true;
   }
 
+  /** Bucket b's chain changed: walks of its group done before no longer stand. */
+  private changed(b: number): void {
+    this.groupGeneration[b & Walk.GROUP_MASK]!++;
+  }
+
   private link(n: number, hash: number): void {
     const nodes = this.nodes;
     const b = reciprocalScale(hash, this.buckets);
+    this.changed(b);
     nodes[n * NodeLayout.NODE_WORDS + NodeLayout.NEXT] = this.heads[b]!;
     this.heads[b] = n;
   }
@@ -549,6 +647,7 @@ export class ConntrackTable implements ConntrackView {
   private unlink(n: number): void {
     const nodes = this.nodes;
     const b = reciprocalScale(this.hashNode(n), this.buckets);
+    this.changed(b);
     let p = this.heads[b]!;
     if (p === n) {
       this.heads[b] = nodes[n * NodeLayout.NODE_WORDS + NodeLayout.NEXT]!;
@@ -762,9 +861,9 @@ export class ConntrackTable implements ConntrackView {
   /** Bytes of per-connection arrays per connection slot (IPv4; `ext` adds 48 for IPv6). */
   static readonly BYTES_PER_CONNECTION = 1 + 1 + NodeLayout.CONN_WORDS * 4 + 4 + 4 + 8;
 
-  /** Bytes the table holds now: bucket array plus per-connection arrays at their current capacity. */
+  /** Bytes the table holds now: bucket array, the bucket-group change counts and the per-connection arrays at their current capacity. */
   memoryBytes(): number {
-    return this.heads.byteLength + this.capacity * ConntrackTable.BYTES_PER_CONNECTION + (this.ext ? this.ext.byteLength : 0);
+    return this.heads.byteLength + this.groupGeneration.byteLength + this.capacity * ConntrackTable.BYTES_PER_CONNECTION + (this.ext ? this.ext.byteLength : 0);
   }
 
   private random(bound: number): number {
@@ -781,8 +880,25 @@ export class ConntrackTable implements ConntrackView {
     if (capacity <= this.capacity) return;
     const copy8 = (a: Uint8Array, n: number) => { const b = new Uint8Array(n); b.set(a); return b; };
     const copy32 = (a: Uint32Array, n: number) => { const b = new Uint32Array(n); b.set(a); return b; };
-    const nodes = new Int32Array(capacity * NodeLayout.CONN_WORDS);
-    nodes.set(this.nodes);
+    // Records keep their places (node numbers stand): walks done before still stand.
+    let nodes: Int32Array | null = null;
+    if (this.walk) {
+      try {
+        // The records stay where they are; the views are new (a grow detaches the old buffer).
+        this.walk.growNodes(capacity * NodeLayout.CONN_WORDS);
+        this.heads = this.walk.heads;
+        nodes = this.walk.nodes;
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        // The memory cannot grow: on with plain arrays (copies of heads and records).
+        this.heads = Int32Array.from(this.walk.heads);
+        this.walk = null;
+      }
+    }
+    if (nodes === null) {
+      nodes = new Int32Array(capacity * NodeLayout.CONN_WORDS);
+      nodes.set(this.nodes);
+    }
     this.status = copy8(this.status, capacity);
     this.protoState = copy8(this.protoState, capacity);
     this.nodes = nodes;

@@ -123,6 +123,8 @@ const enum RunRecord {
 }
 /** Tuples `TupleHasher.hashRun` takes at once. */
 export const HASH_RUN_CAPACITY = 1024;
+/** Words of one record of `TupleHasher.runInput` (RunRecord.WORDS, for other modules). */
+export const HASH_RUN_RECORD_WORDS: number = RunRecord.WORDS;
 
 /** Writes one tuple as record `b` (its first word) of a tuple-hash.wat input. */
 function putTupleRecord(input: Int32Array, b: number, meta: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): void {

@@ -17,7 +17,10 @@ declare namespace WebAssembly {
   }
   class Memory {
     constructor(descriptor: MemoryDescriptor);
+    /** The buffer: replaced (the old one detached) by each grow. */
     readonly buffer: ArrayBuffer;
+    /** Adds `pages` 64 KiB pages; returns the old size in pages. Throws RangeError when it cannot. */
+    grow(pages: number): number;
   }
   class Global {
     readonly value: number;

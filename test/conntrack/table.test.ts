@@ -32,7 +32,8 @@ describe('sizing (nf_conntrack_init_start)', () => {
 
 describe('memory per connection', () => {
   it('the per-connection arrays hold BYTES_PER_CONNECTION bytes per slot, at most 64 (IPv4)', () => {
-    const t = new ConntrackTable(resolveConfig({ buckets: 1024, max: 4096 }));
+    // Capacity 3000: no fixed-size array (the 4096 bucket-group counts) divides evenly by it.
+    const t = new ConntrackTable(resolveConfig({ buckets: 1024, max: 3000 }));
     // Every typed array the table sizes by its capacity, found by reflection so a new one counts.
     let bytes = 0;
     for (const v of Object.values(t)) {
@@ -40,7 +41,9 @@ describe('memory per connection', () => {
     }
     expect(bytes / t.capacity).toBe(ConntrackTable.BYTES_PER_CONNECTION);
     expect(ConntrackTable.BYTES_PER_CONNECTION).toBeLessThanOrEqual(64);
-    expect(t.memoryBytes()).toBe(1024 * 4 + t.capacity * ConntrackTable.BYTES_PER_CONNECTION);
+    expect(t.capacity).toBe(3000);
+    // Heads, the walk's bucket-group change counts, the per-connection arrays.
+    expect(t.memoryBytes()).toBe(1024 * 4 + 4096 * 4 + t.capacity * ConntrackTable.BYTES_PER_CONNECTION);
   });
 });
 

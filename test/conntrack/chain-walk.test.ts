@@ -1,0 +1,155 @@
+/**
+ * ConntrackTable.lookupRun (the chain walk in WebAssembly, chain-walk.wat) and takeWalk against
+ * find(): two tables built alike, the same lookups and the same changes in between, one taking
+ * the walks done ahead where they stand, the other walking every lookup with find(). Every result,
+ * every counter (lookups, nodes visited, the visit histogram, expired entries reaped) and the
+ * whole table must be equal: a walk result that should no longer stand shows up as a difference.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ChainWalk } from '../../src/conntrack/chain-walk.js';
+import { formatTable, statsCounters } from '../../src/conntrack/format.js';
+import { ConntrackTable, CtStatus, NO_NODE, resolveConfig, WALK_UNDECIDED } from '../../src/conntrack/table.js';
+import type { HashAlgorithm } from '../../src/conntrack/tuple.js';
+
+interface Tuple { l3: 4 | 6; proto: number; s: number[]; d: number[]; sport: number; dport: number }
+
+/** A connection's tuple from a small space (so that lookups hit and miss, chains are long). */
+const tuple: fc.Arbitrary<Tuple> = fc.record({
+  six: fc.nat(9),
+  proto: fc.constantFrom(6, 17),
+  a: fc.nat(40),
+  b: fc.nat(3),
+  sport: fc.nat(30),
+  dport: fc.constantFrom(53, 80, 443),
+}).map(({ six, proto, a, b, sport, dport }) => {
+  const l3 = six === 0 ? 6 : 4;
+  const addr = (x: number): number[] => (l3 === 4 ? [(0x0a000000 + x) >>> 0, 0, 0, 0] : [0x20010db8, 0, x, 1]);
+  return { l3, proto, s: addr(a), d: addr(1000 + b), sport: 1024 + sport, dport };
+});
+
+/** What happens between a run's walks and its lookups, or before them. */
+type Step =
+  | { kind: 'insert'; t: Tuple; timeoutMs: number }
+  | { kind: 'refresh'; pick: number; timeoutMs: number }
+  | { kind: 'kill'; pick: number }
+  | { kind: 'run'; lookups: { t: Tuple; reply: boolean }[]; between: ('insert' | 'refresh' | 'kill' | 'none')[]; pick: number; tick: number };
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  { arbitrary: fc.record({ kind: fc.constant('insert' as const), t: tuple, timeoutMs: fc.constantFrom(5, 50, 1_000_000) }), weight: 4 },
+  { arbitrary: fc.record({ kind: fc.constant('refresh' as const), pick: fc.nat(), timeoutMs: fc.constantFrom(1, 20, 1_000_000) }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant('kill' as const), pick: fc.nat() }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('run' as const),
+      lookups: fc.array(fc.record({ t: tuple, reply: fc.boolean() }), { minLength: 1, maxLength: 40 }),
+      between: fc.array(fc.constantFrom('insert' as const, 'refresh' as const, 'kill' as const, 'none' as const), { maxLength: 40 }),
+      pick: fc.nat(),
+      tick: fc.nat(30),
+    }),
+    weight: 3,
+  },
+);
+
+function hashOf(t: ConntrackTable, x: Tuple, reply: boolean): number {
+  return reply ? t.setTuple(x.l3, x.proto, x.d[0]!, x.d[1]!, x.d[2]!, x.d[3]!, x.s[0]!, x.s[1]!, x.s[2]!, x.s[3]!, x.dport, x.sport)
+    : t.setTuple(x.l3, x.proto, x.s[0]!, x.s[1]!, x.s[2]!, x.s[3]!, x.d[0]!, x.d[1]!, x.d[2]!, x.d[3]!, x.sport, x.dport);
+}
+
+/** Replays the steps on a table; `walks`: take lookupRun's results where they stand. */
+function replay(hash: HashAlgorithm, steps: Step[], walks: boolean): { results: number[]; stats: [string, number][]; table: string[]; taken: number; redone: number } {
+  const t = new ConntrackTable(resolveConfig({ buckets: 512, max: 600, hash }));
+  const live: number[] = [];
+  const results: number[] = [];
+  let now = 1000;
+  const pickLive = (pick: number): number => (live.length === 0 ? NO_NODE : live[pick % live.length]!);
+  const insert = (x: Tuple, timeoutMs: number): void => {
+    const h = hashOf(t, x, false);
+    if (t.find(h, now) !== NO_NODE) return;
+    const c = t.alloc(h, now);
+    if (c === NO_NODE) return;
+    t.status[c] = t.status[c]! | CtStatus.SEEN_REPLY;
+    t.refresh(c, now, timeoutMs);
+    if (t.confirm(c)) live.push(c);
+  };
+  const change = (what: 'insert' | 'refresh' | 'kill' | 'none', pick: number, x: Tuple): void => {
+    if (what === 'insert') insert(x, 30);
+    if (what === 'refresh') { const c = pickLive(pick); if (c !== NO_NODE && t.isLive(c)) t.refresh(c, now, 1 + (pick % 3)); }
+    if (what === 'kill') { const c = pickLive(pick); if (c !== NO_NODE && t.isLive(c)) t.kill(c); }
+  };
+  for (const s of steps) {
+    if (s.kind === 'insert') insert(s.t, s.timeoutMs);
+    else if (s.kind === 'refresh') { const c = pickLive(s.pick); if (c !== NO_NODE && t.isLive(c)) t.refresh(c, now, s.timeoutMs); }
+    else if (s.kind === 'kill') { const c = pickLive(s.pick); if (c !== NO_NODE && t.isLive(c)) t.kill(c); }
+    else {
+      const hasher = t.hasher;
+      const hashes: number[] = [];
+      s.lookups.forEach(({ t: x, reply }, k) => {
+        const a = reply ? x.d : x.s, b = reply ? x.s : x.d;
+        hasher.setRunTuple(k, x.l3, x.proto, a[0]! | 0, a[1]! | 0, a[2]! | 0, a[3]! | 0, b[0]! | 0, b[1]! | 0, b[2]! | 0, b[3]! | 0, reply ? x.dport : x.sport, reply ? x.sport : x.dport);
+      });
+      hasher.hashRun(s.lookups.length);
+      for (let k = 0; k < s.lookups.length; k++) hashes.push(hasher.runHashes[k]!);
+      const ahead: { node: number; visited: number; expiry: number; generation: number }[] = [];
+      if (walks && t.lookupRun(hasher.runInput, hasher.runHashes, s.lookups.length, now)) {
+        for (let k = 0; k < s.lookups.length; k++) ahead.push({ node: t.walkNode[k]!, visited: t.walkVisited[k]!, expiry: t.walkExpiry[k]!, generation: t.walkGeneration(hashes[k]!) });
+      }
+      now += s.tick;
+      s.lookups.forEach(({ t: x, reply }, k) => {
+        // The table changes between the walks and the lookups (a packet's handler, a new entry).
+        change(s.between[k] ?? 'none', s.pick + k, s.lookups[(k + 1) % s.lookups.length]!.t);
+        // Time goes on between packets: an expiry moved earlier may pass before the next lookup.
+        now += (s.pick + k) % 3;
+        hashOf(t, x, reply); // loads the tuple, as packet() does
+        const w = ahead[k];
+        let node = w === undefined ? WALK_UNDECIDED : t.takeWalk(w.node, w.visited, w.expiry, w.generation, hashes[k]!, now);
+        if (node === WALK_UNDECIDED) node = t.find(hashes[k]!, now);
+        results.push(node);
+      });
+    }
+  }
+  return { results, stats: statsCounters(t), table: formatTable(t, now), taken: t.walksTaken, redone: t.walksRedone };
+}
+
+describe('lookupRun + takeWalk equal find()', () => {
+  for (const hash of ['jhash', 'siphash'] as const) {
+    it(`${hash}: same results, counters and table through inserts, earlier expiries, expiries and kills`, () => {
+      let taken = 0;
+      let redone = 0;
+      fc.assert(fc.property(fc.array(step, { minLength: 1, maxLength: 60 }), (steps) => {
+        const a = replay(hash, steps, true);
+        const b = replay(hash, steps, false);
+        expect(a.results).toEqual(b.results);
+        expect(a.stats).toEqual(b.stats);
+        expect(a.table).toEqual(b.table);
+        taken += a.taken;
+        redone += a.redone;
+      }), { numRuns: 300, seed: 20261123 });
+      if (ChainWalk.available) {
+        // Both ways are exercised: results taken, and results that no longer stood.
+        expect(taken).toBeGreaterThan(1000);
+        expect(redone).toBeGreaterThan(200);
+      }
+    });
+  }
+});
+
+describe('lookupRun compares the whole tuple', () => {
+  it.runIf(ChainWalk.available)('a tuple that differs from a node in its chain only by protocol is not found', () => {
+    const t = new ConntrackTable(resolveConfig({ buckets: 512, max: 600, hash: 'jhash' }));
+    // Find addresses whose TCP and UDP tuples (same addresses and ports) share a bucket.
+    let a = 0;
+    const bucketOf = (proto: number, x: number): number => Math.floor(((t.setTuple(4, proto, 0x0a000000 + x, 0, 0, 0, 0xc0000201, 0, 0, 0, 1000, 80) >>> 0) * 512) / 2 ** 32);
+    while (bucketOf(6, a) !== bucketOf(17, a)) a++;
+    const c = t.alloc(t.setTuple(4, 6, 0x0a000000 + a, 0, 0, 0, 0xc0000201, 0, 0, 0, 1000, 80), 0);
+    t.refresh(c, 0, 1_000_000);
+    expect(t.confirm(c)).toBe(true);
+    const hasher = t.hasher;
+    hasher.setRunTuple(0, 4, 17, 0x0a000000 + a, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 80);
+    hasher.setRunTuple(1, 4, 6, 0x0a000000 + a, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 80);
+    hasher.hashRun(2);
+    expect(t.lookupRun(hasher.runInput, hasher.runHashes, 2, 10)).toBe(true);
+    expect([t.walkNode[0], t.walkNode[1]]).toEqual([NO_NODE, 2 * c]);
+    expect(t.walkVisited[0]).toBeGreaterThanOrEqual(1);
+  });
+});
