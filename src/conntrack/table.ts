@@ -78,6 +78,12 @@ const enum Walk {
   /** Bucket groups of ConntrackTable.groupGeneration (a power of two) and the mask that picks one. */
   GROUPS = 4096,
   GROUP_MASK = 4095,
+  /**
+   * How long (ms of trace time) a lookupRun result may wait for its packet. An expiry moved
+   * earlier by a refresh of at least this timeout cannot pass before then, so only shorter ones
+   * (none of the kernel's defaults) need their chains' groups marked changed (see refresh).
+   */
+  HORIZON_MS = 1000,
   /** Nodes per chain that `warm` touches ahead of the lookups (chains are ~1-6 nodes at sane sizes). */
   WARM_DEPTH = 2,
   /** Nodes-visited histogram size (the last slot counts everything longer). */
@@ -392,9 +398,10 @@ export class ConntrackTable implements ConntrackView {
   refresh(c: number, nowMs: number, timeoutMs: number): void {
     const at = c * NodeLayout.CONN_WORDS + NodeLayout.EXPIRES;
     const expires = (nowMs + timeoutMs) | 0;
-    // Earlier than before: a walk that saw the connection alive may no longer stand (rare: a few
-    // TCP state changes per connection; rehashing its tuples finds their chains' groups).
-    if (((expires - this.nodes[at]!) | 0) < 0 && this.isConfirmed(c)) {
+    // Earlier than before, and soon enough to pass while a lookupRun result waits (Walk.HORIZON_MS):
+    // a walk that saw the connection alive may no longer stand. Rare (timeouts under a second);
+    // rehashing its tuples finds their chains' groups.
+    if (timeoutMs < Walk.HORIZON_MS && ((expires - this.nodes[at]!) | 0) < 0 && this.isConfirmed(c)) {
       this.changed(reciprocalScale(this.hashNode(2 * c), this.buckets));
       this.changed(reciprocalScale(this.hashNode(2 * c + 1), this.buckets));
     }
@@ -472,13 +479,15 @@ export class ConntrackTable implements ConntrackView {
 
   /**
    * A lookupRun result for the tuple of `hash` taken as find(hash, nowMs) would return it now,
-   * counted as find counts: it stands when nothing the walk saw has changed since (`generation`,
-   * walkGeneration(hash) then, is what it is now) and no node it walked has expired by `nowMs` (the
-   * first to expire has not; the clock never goes back). WALK_UNDECIDED when it does not stand
-   * (or was undecided): call find().
+   * counted as find counts. It stands when nothing the walk saw has changed since (`generation`,
+   * walkGeneration(hash) then, is what it is now), no node it walked has expired by `nowMs` (the
+   * first to expire has not) and it is younger than Walk.HORIZON_MS (`walkedMs`: lookupRun's
+   * nowMs), within which an expiry moved earlier cannot pass unless refresh marked it. The clock
+   * must not go back (nowMs >= walkedMs, and so for every refresh in between). WALK_UNDECIDED when
+   * it does not stand (or was undecided): call find().
    */
-  takeWalk(node: number, visited: number, expiry: number, generation: number, hash: number, nowMs: number): number {
-    if (node === WALK_UNDECIDED || generation !== this.walkGeneration(hash) || ((expiry - nowMs) | 0) <= 0) {
+  takeWalk(node: number, visited: number, expiry: number, generation: number, walkedMs: number, hash: number, nowMs: number): number {
+    if (node === WALK_UNDECIDED || generation !== this.walkGeneration(hash) || ((expiry - nowMs) | 0) <= 0 || ((nowMs - walkedMs) | 0) >= Walk.HORIZON_MS) {
       this.walksRedone++;
       return WALK_UNDECIDED;
     }

@@ -14,13 +14,13 @@ import type { HashAlgorithm } from '../../src/conntrack/tuple.js';
 
 interface Tuple { l3: 4 | 6; proto: number; s: number[]; d: number[]; sport: number; dport: number }
 
-/** A connection's tuple from a small space (so that lookups hit and miss, chains are long). */
+/** A connection's tuple from a small space (so that lookups hit as often as they miss). */
 const tuple: fc.Arbitrary<Tuple> = fc.record({
   six: fc.nat(9),
   proto: fc.constantFrom(6, 17),
-  a: fc.nat(40),
-  b: fc.nat(3),
-  sport: fc.nat(30),
+  a: fc.nat(7),
+  b: fc.nat(1),
+  sport: fc.nat(5),
   dport: fc.constantFrom(53, 80, 443),
 }).map(({ six, proto, a, b, sport, dport }) => {
   const l3 = six === 0 ? 6 : 4;
@@ -45,7 +45,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       lookups: fc.array(fc.record({ t: tuple, reply: fc.boolean() }), { minLength: 1, maxLength: 40 }),
       between: fc.array(fc.constantFrom('insert' as const, 'refresh' as const, 'kill' as const, 'none' as const), { maxLength: 40 }),
       pick: fc.nat(),
-      tick: fc.nat(30),
+      tick: fc.oneof(fc.nat(30), fc.constant(1200)),
     }),
     weight: 3,
   },
@@ -72,9 +72,19 @@ function replay(hash: HashAlgorithm, steps: Step[], walks: boolean): { results: 
     t.refresh(c, now, timeoutMs);
     if (t.confirm(c)) live.push(c);
   };
-  const change = (what: 'insert' | 'refresh' | 'kill' | 'none', pick: number, x: Tuple): void => {
+  /** The connection of a tuple, found with find() (on both tables alike). */
+  const connOf = (x: Tuple, reply: boolean): number => {
+    const n = t.find(hashOf(t, x, reply), now);
+    return n === NO_NODE ? NO_NODE : n >>> 1;
+  };
+  const change = (what: 'insert' | 'refresh' | 'kill' | 'none', pick: number, x: Tuple, next: { t: Tuple; reply: boolean }): void => {
     if (what === 'insert') insert(x, 30);
-    if (what === 'refresh') { const c = pickLive(pick); if (c !== NO_NODE && t.isLive(c)) t.refresh(c, now, 1 + (pick % 3)); }
+    // Timeouts below the walk's horizon (1 s) and at it; half the time for the connection the
+    // next lookup finds, so that its walked result may expire before it is taken.
+    if (what === 'refresh') {
+      const c = pick % 2 === 0 ? connOf(next.t, next.reply) : pickLive(pick);
+      if (c !== NO_NODE && t.isLive(c)) t.refresh(c, now, [1, 2, 1000][(pick >>> 1) % 3]!);
+    }
     if (what === 'kill') { const c = pickLive(pick); if (c !== NO_NODE && t.isLive(c)) t.kill(c); }
   };
   for (const s of steps) {
@@ -91,18 +101,19 @@ function replay(hash: HashAlgorithm, steps: Step[], walks: boolean): { results: 
       hasher.hashRun(s.lookups.length);
       for (let k = 0; k < s.lookups.length; k++) hashes.push(hasher.runHashes[k]!);
       const ahead: { node: number; visited: number; expiry: number; generation: number }[] = [];
+      const walkedMs = now;
       if (walks && t.lookupRun(hasher.runInput, hasher.runHashes, s.lookups.length, now)) {
         for (let k = 0; k < s.lookups.length; k++) ahead.push({ node: t.walkNode[k]!, visited: t.walkVisited[k]!, expiry: t.walkExpiry[k]!, generation: t.walkGeneration(hashes[k]!) });
       }
       now += s.tick;
       s.lookups.forEach(({ t: x, reply }, k) => {
         // The table changes between the walks and the lookups (a packet's handler, a new entry).
-        change(s.between[k] ?? 'none', s.pick + k, s.lookups[(k + 1) % s.lookups.length]!.t);
+        change(s.between[k] ?? 'none', s.pick + k, s.lookups[(k + 1) % s.lookups.length]!.t, s.lookups[k]!);
         // Time goes on between packets: an expiry moved earlier may pass before the next lookup.
-        now += (s.pick + k) % 3;
+        now += (s.pick + k) % 7 === 6 ? 600 : (s.pick + k) % 3;
         hashOf(t, x, reply); // loads the tuple, as packet() does
         const w = ahead[k];
-        let node = w === undefined ? WALK_UNDECIDED : t.takeWalk(w.node, w.visited, w.expiry, w.generation, hashes[k]!, now);
+        let node = w === undefined ? WALK_UNDECIDED : t.takeWalk(w.node, w.visited, w.expiry, w.generation, walkedMs, hashes[k]!, now);
         if (node === WALK_UNDECIDED) node = t.find(hashes[k]!, now);
         results.push(node);
       });
@@ -151,5 +162,59 @@ describe('lookupRun compares the whole tuple', () => {
     expect(t.lookupRun(hasher.runInput, hasher.runHashes, 2, 10)).toBe(true);
     expect([t.walkNode[0], t.walkNode[1]]).toEqual([NO_NODE, 2 * c]);
     expect(t.walkVisited[0]).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('a walk result stands only while the walked nodes are alive', () => {
+  const setUp = (): { t: ConntrackTable; c: number; hash: number } => {
+    const t = new ConntrackTable(resolveConfig({ buckets: 512, max: 600, hash: 'jhash' }));
+    const c = t.alloc(t.setTuple(4, 17, 0x0a000001, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 53), 1000);
+    t.refresh(c, 1000, 1_000_000);
+    expect(t.confirm(c)).toBe(true);
+    t.hasher.setRunTuple(0, 4, 17, 0x0a000001, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 53);
+    t.hasher.hashRun(1);
+    return { t, c, hash: t.hasher.runHashes[0]! };
+  };
+  const walk = (t: ConntrackTable, hash: number): [number, number, number, number] => {
+    expect(t.lookupRun(t.hasher.runInput, t.hasher.runHashes, 1, 1000)).toBe(true);
+    return [t.walkNode[0]!, t.walkVisited[0]!, t.walkExpiry[0]!, t.walkGeneration(hash)];
+  };
+
+  it.runIf(ChainWalk.available)('taken while nothing changed and within the horizon', () => {
+    const { t, c, hash } = setUp();
+    const [node, visited, expiry, generation] = walk(t, hash);
+    expect(node).toBe(2 * c);
+    expect(t.takeWalk(node, visited, expiry, generation, 1000, hash, 1999)).toBe(2 * c);
+    expect(t.takeWalk(node, visited, expiry, generation, 1000, hash, 2000)).toBe(WALK_UNDECIDED); // past the horizon
+  });
+
+  it.runIf(ChainWalk.available)('not taken once a refresh moved the expiry close enough to pass', () => {
+    const { t, c, hash } = setUp();
+    const [node, visited, expiry, generation] = walk(t, hash);
+    t.refresh(c, 1000, 1); // a timeout under the horizon: the chain's group is marked changed
+    expect(t.takeWalk(node, visited, expiry, generation, 1000, hash, 1005)).toBe(WALK_UNDECIDED);
+    expect(t.find(hash, 1005)).toBe(NO_NODE);
+    expect(t.stats.expired).toBe(1);
+  });
+
+  it.runIf(ChainWalk.available)('taken after a refresh to an earlier expiry that cannot pass within the horizon', () => {
+    const { t, c, hash } = setUp();
+    const [node, visited, expiry, generation] = walk(t, hash);
+    t.refresh(c, 1000, 1000); // earlier than before, but at the horizon: nothing marked
+    expect(t.takeWalk(node, visited, expiry, generation, 1000, hash, 1999)).toBe(2 * c);
+    expect(t.find(hash, 1999)).toBe(2 * c);
+  });
+
+  it.runIf(ChainWalk.available)('not taken once the chain changed (a connection linked into its bucket group)', () => {
+    const { t, hash } = setUp();
+    const [node, visited, expiry, generation] = walk(t, hash);
+    // Another connection whose bucket falls in the same group (bucket & 4095): with 512 buckets, any whose bucket is the same.
+    let x = 2;
+    const bucket = (h: number): number => Math.floor(((h >>> 0) * 512) / 2 ** 32);
+    while (bucket(t.setTuple(4, 17, 0x0a000000 + x, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 53)) !== bucket(hash)) x++;
+    const d = t.alloc(t.setTuple(4, 17, 0x0a000000 + x, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 53), 1000);
+    t.refresh(d, 1000, 1_000_000);
+    expect(t.confirm(d)).toBe(true);
+    expect(t.takeWalk(node, visited, expiry, generation, 1000, hash, 1001)).toBe(WALK_UNDECIDED);
   });
 });
