@@ -15,6 +15,10 @@
  *
  * Time is a wrapping 32-bit millisecond stamp, compared as the kernel compares jiffies
  * (`nf_ct_is_expired`: (s32)(timeout - now) <= 0).
+ *
+ * The heads and node records live in the memory of a WebAssembly chain walk (chain-walk.ts) where
+ * the host has one, so that a run of lookups prepared ahead can be walked there (lookupRun) and
+ * each result taken at its packet while it stands (takeWalk); find() stays the JavaScript walk.
  */
 import { ChainWalk } from './chain-walk.js';
 import { NAT_STATUS_DST, NAT_STATUS_SRC, type ConntrackView } from './view.js';
@@ -889,11 +893,11 @@ export class ConntrackTable implements ConntrackView {
     if (capacity <= this.capacity) return;
     const copy8 = (a: Uint8Array, n: number) => { const b = new Uint8Array(n); b.set(a); return b; };
     const copy32 = (a: Uint32Array, n: number) => { const b = new Uint32Array(n); b.set(a); return b; };
-    // Records keep their places (node numbers stand): walks done before still stand.
     let nodes: Int32Array | null = null;
     if (this.walk) {
       try {
-        // The records stay where they are; the views are new (a grow detaches the old buffer).
+        // The records stay where they are (node numbers, and walks done before, stand); the views
+        // are new (a grow detaches the old buffer).
         this.walk.growNodes(capacity * NodeLayout.CONN_WORDS);
         this.heads = this.walk.heads;
         nodes = this.walk.nodes;

@@ -6,7 +6,7 @@
  * whole table must be equal: a walk result that should no longer stand shows up as a difference.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ChainWalk } from '../../src/conntrack/chain-walk.js';
 import { formatTable, statsCounters } from '../../src/conntrack/format.js';
 import { ConntrackTable, CtStatus, NO_NODE, resolveConfig, WALK_UNDECIDED } from '../../src/conntrack/table.js';
@@ -216,5 +216,32 @@ describe('a walk result stands only while the walked nodes are alive', () => {
     t.refresh(d, 1000, 1_000_000);
     expect(t.confirm(d)).toBe(true);
     expect(t.takeWalk(node, visited, expiry, generation, 1000, hash, 1001)).toBe(WALK_UNDECIDED);
+  });
+});
+
+describe('a table whose walk memory cannot grow', () => {
+  it.runIf(ChainWalk.available)('goes on with plain arrays: every entry still found, lookupRun declines', () => {
+    const grow = vi.spyOn(ChainWalk.prototype, 'growNodes');
+    try {
+      const t = new ConntrackTable(resolveConfig({ buckets: 1024, max: 20_000, hash: 'jhash' }));
+      grow.mockImplementation(() => { throw new RangeError('WebAssembly.Memory.grow(): Maximum memory size exceeded'); });
+      const hashes: number[] = [];
+      // Past the first capacity (4096): the table grows, the memory does not.
+      for (let i = 0; i < 6000; i++) {
+        const h = t.setTuple(4, 6, 0x0a000000 + i, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1024 + (i % 50000), 443);
+        const c = t.alloc(h, 0);
+        t.refresh(c, 0, 1_000_000);
+        expect(t.confirm(c)).toBe(true);
+        hashes.push(h);
+      }
+      expect(t.capacity).toBeGreaterThan(4096);
+      for (let i = 0; i < 6000; i++) {
+        t.setTuple(4, 6, 0x0a000000 + i, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1024 + (i % 50000), 443);
+        expect(t.find(hashes[i]!, 1)).toBe(2 * i);
+      }
+      expect(t.lookupRun(t.hasher.runInput, t.hasher.runHashes, 1, 1)).toBe(false);
+    } finally {
+      grow.mockRestore();
+    }
   });
 });
