@@ -227,6 +227,14 @@ for (const v of variants) {
   metrics.push({ name: `conntrack.lookup.${v.hash}.cpu.vs-map`, unit: 'ratio', direction: 'higher', samples: cpuRatio, params: ratioParams });
   rows.push(`${v.name.padEnd(24)} ${median(w).toFixed(2).padStart(9)} ${median(wallRatio).toFixed(2).padStart(6)} ${median(c).toFixed(2).padStart(9)} ${median(cpuRatio).toFixed(2).padStart(6)} ${visited.get(v.name)!.toFixed(3).padStart(12)}`);
 }
+// The walk kernel's gain: prepared over prepared-js on the same table, per sample (same round).
+for (const v of variants) {
+  if (v.mode !== 'prepared') continue;
+  const js = cpu.get(v.name.replace(' prepared', ' prepared-js'))!;
+  const gain = cpu.get(v.name)!.map((x, k) => x / js[k]!);
+  metrics.push({ name: `conntrack.lookup.${v.hash}.cpu.walk-gain`, unit: 'ratio', direction: 'higher', samples: gain, params: { buckets: v.buckets, hash: v.hash } });
+  rows.push(`${v.name.padEnd(24)} walk in WebAssembly x${median(gain).toFixed(2)} the JavaScript walk (CPU, per sample: ${gain.map((g) => g.toFixed(2)).join(' ')})`);
+}
 if ('skipped' in cReference) rows.push(`C reference skipped: ${cReference.skipped}`);
 for (const [key, rates] of cRates) {
   const [buckets, mode] = key.split(' ');
