@@ -267,12 +267,15 @@ export class TraceParser {
   /** `window`: a size to allocate, or the whole input itself (in-memory reading, no copy). */
   constructor(readonly name: string, window: number | Uint8Array) {
     if (typeof window === 'number') {
-      if (PcapKernel.available) {
-        this.kernel = new PcapKernel(window);
-        this.window = this.kernel.window;
-      } else {
-        this.window = new Uint8Array(window);
+      let kernel: PcapKernel | null = null;
+      try {
+        if (PcapKernel.available) kernel = new PcapKernel(window);
+      } catch (e) {
+        // No WebAssembly memory of that size: the JavaScript paths alone.
+        if (!(e instanceof RangeError)) throw e;
       }
+      this.kernel = kernel;
+      this.window = kernel ? kernel.window : new Uint8Array(window);
     } else {
       this.window = window;
       this.end = window.length;

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { PacketBatch } from '../../src/trace/batch.js';
 import { TraceGenerator } from '../../src/trace/generate.js';
 import { ParseStatus, TraceParser } from '../../src/trace/parser.js';
@@ -324,5 +324,23 @@ describe('fast path equals the general decoder (pcap records, pcapng packet bloc
       fastRecords += expectSame(bytes, 64, 64, Math.max(1 << 16, bytes.length));
     }
     expect(fastRecords).toBeGreaterThan(1000);
+  });
+});
+
+describe('without WebAssembly memory for the kernel', () => {
+  it('a streaming parser reads on the JavaScript paths alone, slot for slot the same', () => {
+    const gen = new TraceGenerator({ packets: 500, flows: 20, ipv6: 0.3, payloadMin: 0, payloadMax: 100 });
+    const writer = new MemoryTraceWriter({ format: 'pcap', interfaces: [{ linkType: gen.linkType }] });
+    writeFrames(gen, writer.encoder);
+    const bytes = writer.bytes();
+    const general = decodeAll(bytes, 'general', 64, 64);
+    const memory = vi.spyOn(WebAssembly, 'Memory').mockImplementation(() => { throw new RangeError('WebAssembly.Memory(): could not allocate memory'); });
+    try {
+      const got = expectEqual({ window: 2048 }, bytes, 64, 64, general);
+      expect(got.wasmRecords).toBe(0);
+      expect(got.fastRecords).toBe(500);
+    } finally {
+      memory.mockRestore();
+    }
   });
 });
