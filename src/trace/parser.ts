@@ -55,6 +55,8 @@ export type ParseStatusValue = (typeof ParseStatus)[keyof typeof ParseStatus];
 const SLOW_BLOCK = -1;
 /** Inside the parser: one pcapng block handled, go on. */
 const NEXT_BLOCK = -2;
+/** Inside the parser: the WebAssembly kernel stopped before a pcapng block it does not take. */
+const KERNEL_STOPPED = -3;
 
 interface InterfaceState {
   linkType: number;
@@ -374,7 +376,7 @@ export class TraceParser {
           clearModelSlots(batch);
           clearRareFields(batch);
         }
-        if (this.kernel !== null && this.wasmPath) return this.parseKernel(batch, fast, this.kernel);
+        if (this.kernel !== null && this.wasmPath) return this.parseKernel(batch, fast, this.kernel, false) as ParseStatusValue;
         return this.parseFast(batch, fast, false) as ParseStatusValue;
       }
     }
@@ -386,6 +388,10 @@ export class TraceParser {
       // Enhanced packet blocks of fast-link interfaces in the fast loop; every other block (section
       // and interface headers, other link types, odd or cut blocks) one at a time the general way.
       for (;;) {
+        if (this.kernel !== null && this.wasmPath) {
+          const kernelStatus = this.parseKernel(batch, FastLink.NONE, this.kernel, true);
+          if (kernelStatus !== KERNEL_STOPPED) return kernelStatus;
+        }
         const fastStatus = this.parseFast(batch, FastLink.NONE, true);
         if (fastStatus !== SLOW_BLOCK) return fastStatus;
         const status = this.pcapngBlock(batch, true);
@@ -769,20 +775,24 @@ export class TraceParser {
   }
 
   /**
-   * The pcap fast path through the WebAssembly kernel: runs of whole records decoded there and
-   * copied into the batch, the records it leaves (not the common case) decoded the general way in
-   * their slots; where it stops short (a record not whole in the window, an oversized or corrupt
-   * one, the end), parseFast takes over for the rest of the window, with its messages.
+   * The fast path through the WebAssembly kernel: runs of whole pcap records (or pcapng enhanced
+   * packet blocks, `pcapng`) decoded there and copied into the batch, the records it leaves (not
+   * the common case) decoded the general way in their slots. Where it stops short (a record not
+   * whole in the window, an oversized or corrupt one, another block, the end), parseFast takes
+   * over, with its messages: for pcap its status is returned; for pcapng KERNEL_STOPPED says so.
    */
-  private parseKernel(batch: PacketBatch, fast: FastLink, kernel: PcapKernel): ParseStatusValue {
-    const linkType = this.linkTypes[0]!;
+  private parseKernel(batch: PacketBatch, fast: FastLink, kernel: PcapKernel, pcapng: boolean): ParseStatusValue | typeof KERNEL_STOPPED {
+    const linkType = this.linkTypes[0] ?? 0;
+    if (pcapng) kernel.syncInterfaces(this.interfaces);
     for (;;) {
       const first = batch.count;
       const room = Math.min(batch.capacity - first, kernel.slots);
       if (room === 0) return ParseStatus.BATCH_FULL;
-      const n = kernel.decode(this.start, this.end, room, this.pcapRecordHeader, this.pcapSubsecondScale, this.bigEndian, fast, batch.headBytes, this.packets);
+      const n = pcapng
+        ? kernel.decodePcapng(this.start, this.end, room, this.bigEndian, this.ifBase, batch.headBytes, this.packets)
+        : kernel.decodePcap(this.start, this.end, room, this.pcapRecordHeader, this.pcapSubsecondScale, this.bigEndian, fast, linkType, batch.headBytes, this.packets);
       if (n > 0) {
-        kernel.copyInto(batch, first, n, linkType);
+        kernel.copyInto(batch, first, n);
         this.start = kernel.next;
         this.packets += n;
         this.wasmRecords += n;
@@ -792,13 +802,13 @@ export class TraceParser {
           const slot = first + kernel.slowSlot(k);
           this.generalRecords++;
           batch.resetSlot(slot);
-          decodeFrame(this.window, kernel.slowFrame(k), batch.caplen[slot]!, linkType, batch, slot);
+          decodeFrame(this.window, kernel.slowFrame(k), batch.caplen[slot]!, batch.linkType[slot]!, batch, slot);
         }
         // Every address word of these slots is written: parseFast zeroes only from here on.
         this.zeroedBatch = batch;
         this.zeroedTo = batch.count;
       }
-      if (n < room) return this.parseFast(batch, fast, false) as ParseStatusValue;
+      if (n < room) return pcapng ? KERNEL_STOPPED : this.parseFast(batch, fast, false) as ParseStatusValue;
     }
   }
 

@@ -1,7 +1,7 @@
 /**
- * The pcap fast path in WebAssembly (pcap-kernel.wat): the record loop and common-case decoder of
- * TraceParser.parseFast for a run of pcap records, about 1.8x the JavaScript loop (README →
- * Benchmarks). The reader's window lives in the kernel's memory, so file bytes are read straight
+ * The pcap and pcapng fast path in WebAssembly (pcap-kernel.wat): the record loop and common-case
+ * decoder of TraceParser.parseFast for a run of pcap records or pcapng enhanced packet blocks,
+ * 1.5-1.9x the JavaScript loop (README → Benchmarks). The reader's window lives in the kernel's memory, so file bytes are read straight
  * into it; the kernel writes a run's fields into staging columns there, which copyInto moves into
  * the packet batch one column at a time (a memcpy each).
  *
@@ -37,9 +37,21 @@ const COLUMNS = [
   ['icmpCode', 'COL_ICMP_CODE', 1],
   ['vlanCount', 'COL_VLAN_COUNT', 1],
   ['headLen', 'COL_HEAD_LEN', 1],
+  ['linkType', 'COL_LINK_TYPE', 4],
+  ['ifIndex', 'COL_IF_INDEX', 2],
 ] as const satisfies readonly (readonly [keyof PacketBatch, string, number])[];
 
-type DecodePcap = (start: number, end: number, room: number, stage: number, recordHeader: number, nsPerUnit: number, swap: number, link: number, headBytes: number, packets: number) => number;
+type DecodeRun = (start: number, end: number, room: number, stage: number, pcapng: number, recordHeader: number, nsPerUnit: number, link: number, linkType: number,
+  interfaces: number, ifBase: number, swap: number, headBytes: number, packets: number) => number;
+
+/** A pcapng interface as the kernel needs it (parser.ts InterfaceState). */
+export interface KernelInterface {
+  /** parser.ts FastLink (0: never the fast path). */
+  readonly fast: number;
+  readonly linkType: number;
+  readonly unitsPerSecond: number;
+  readonly offsetSeconds: number;
+}
 
 let kernelModule: WebAssembly.Module | null = null;
 
@@ -51,7 +63,7 @@ export class PcapKernel {
   readonly window: Uint8Array;
   /** Records a call may take at most (the staging columns' length). */
   readonly slots: number;
-  private readonly run: DecodePcap;
+  private readonly run: DecodeRun;
   private readonly nextGlobal: WebAssembly.Global;
   private readonly slowGlobal: WebAssembly.Global;
   private readonly taggedGlobal: WebAssembly.Global;
@@ -65,6 +77,15 @@ export class PcapKernel {
   private readonly vlanCount: Uint8Array;
   /** (slot, frame offset) pairs of the records left to the general decoder. */
   private readonly slow: Uint32Array;
+  /** pcapng interfaces in the kernel's table (setInterfaces), and the table as words and f64s. */
+  private interfaceCount = 0;
+  private readonly interfaceWords: Int32Array;
+  private readonly interfaceOffsets: Float64Array;
+  /** The list the table was last filled from, and its length then. */
+  private interfacesOf: readonly KernelInterface[] | null = null;
+  private interfacesLength = 0;
+  /** Interfaces the table holds at most. */
+  private readonly maxInterfaces: number;
   /** The batch copyInto last wrote, and the byte offsets of COLUMNS' fields in its buffer. */
   private target: PacketBatch | null = null;
   private readonly targetAt = new Int32Array(COLUMNS.length);
@@ -79,7 +100,7 @@ export class PcapKernel {
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
     const exports = new WebAssembly.Instance(kernelModule, { env: { memory } }).exports;
     const constant = (name: string): number => (exports[name] as WebAssembly.Global).value;
-    this.run = exports['decodePcap'] as DecodePcap;
+    this.run = exports['decodeRun'] as DecodeRun;
     this.nextGlobal = exports['next'] as WebAssembly.Global;
     this.slowGlobal = exports['slowCount'] as WebAssembly.Global;
     this.taggedGlobal = exports['tagged'] as WebAssembly.Global;
@@ -92,14 +113,48 @@ export class PcapKernel {
     this.vlan = new Uint16Array(memory.buffer, stage + constant('COL_VLAN'), this.slots);
     this.vlanCount = new Uint8Array(memory.buffer, stage + constant('COL_VLAN_COUNT'), this.slots);
     this.slow = new Uint32Array(memory.buffer, stage + constant('COL_SLOW'), 2 * this.slots);
+    this.maxInterfaces = constant('MAX_INTERFACES');
+    this.interfaceWords = new Int32Array(memory.buffer, stage + constant('COL_IFACES'), 8 * this.maxInterfaces);
+    this.interfaceOffsets = new Float64Array(memory.buffer, stage + constant('COL_IFACES'), 4 * this.maxInterfaces);
+  }
+
+  /**
+   * The pcapng section's interfaces, for decodePcapng (the table is filled again when the list is
+   * another, a new section's, or has grown). An interface is left to JavaScript (FastLink 0 in the
+   * table) unless its link type has a fast path and its timestamp unit divides a second into a
+   * whole number of nanoseconds (10^0..10^9 per second: the split is then exact integer
+   * arithmetic, as setUnitsTimestamp's); interfaces past the table's size are left too.
+   */
+  syncInterfaces(interfaces: readonly KernelInterface[]): void {
+    if (interfaces === this.interfacesOf && interfaces.length === this.interfacesLength) return;
+    this.interfacesOf = interfaces;
+    this.interfacesLength = interfaces.length;
+    const n = Math.min(interfaces.length, this.maxInterfaces);
+    const words = this.interfaceWords;
+    for (let i = 0; i < n; i++) {
+      const iface = interfaces[i]!;
+      const ups = iface.unitsPerSecond;
+      const whole = Number.isInteger(ups) && ups >= 1 && ups <= 1e9 && 1e9 % ups === 0;
+      words[8 * i] = whole ? iface.fast : 0;
+      words[8 * i + 1] = iface.linkType;
+      words[8 * i + 2] = whole ? ups : 1;
+      words[8 * i + 3] = whole ? 1e9 / ups : 0;
+      this.interfaceOffsets[4 * i + 2] = iface.offsetSeconds;
+    }
+    this.interfaceCount = n;
   }
 
   /**
    * Decodes the pcap records whole in window[start, end) into staging, at most `room` (<= slots)
    * of them; returns how many it took (see pcap-kernel.wat for where it stops).
    */
-  decode(start: number, end: number, room: number, recordHeader: number, nsPerUnit: number, bigEndian: boolean, link: number, headBytes: number, packetsBefore: number): number {
-    return this.run(start, end, room, this.stage, recordHeader, nsPerUnit, bigEndian ? 1 : 0, link, headBytes, packetsBefore);
+  decodePcap(start: number, end: number, room: number, recordHeader: number, nsPerUnit: number, bigEndian: boolean, link: number, linkType: number, headBytes: number, packetsBefore: number): number {
+    return this.run(start, end, room, this.stage, 0, recordHeader, nsPerUnit, link, linkType, 0, 0, bigEndian ? 1 : 0, headBytes, packetsBefore);
+  }
+
+  /** decodePcap for pcapng enhanced packet blocks of the interfaces setInterfaces gave (ids from `ifBase`). */
+  decodePcapng(start: number, end: number, room: number, bigEndian: boolean, ifBase: number, headBytes: number, packetsBefore: number): number {
+    return this.run(start, end, room, this.stage, 1, 0, 0, 0, 0, this.interfaceCount, ifBase, bigEndian ? 1 : 0, headBytes, packetsBefore);
   }
 
   /** Window offset after the last record the last decode took. */
@@ -124,9 +179,9 @@ export class PcapKernel {
 
   /**
    * Copies the last decode's `n` records into batch slots first..first+n-1: every staged column,
-   * the head bytes, VLAN ids where tagged, and the link type and interface (pcap: one each).
+   * the head bytes and VLAN ids where tagged.
    */
-  copyInto(batch: PacketBatch, first: number, n: number, linkType: number): void {
+  copyInto(batch: PacketBatch, first: number, n: number): void {
     const all8 = batch.all8;
     const memory8 = this.memory8;
     const targetAt = this.targetAt;
@@ -145,7 +200,5 @@ export class PcapKernel {
       const vlan = batch.vlan;
       for (let i = 0; i < n; i++) if (this.vlanCount[i] !== 0) vlan[(first + i) * MAX_VLAN_TAGS] = this.vlan[i]!;
     }
-    batch.linkType.fill(linkType, first, first + n);
-    batch.ifIndex.fill(0, first, first + n);
   }
 }

@@ -1,7 +1,7 @@
-;; The pcap fast path as WebAssembly: parser.ts parseFast's record loop and its inlined common-case
-;; decoder, for a run of pcap records whole in the reader's window. The source of
-;; src/trace/pcap-kernel-wasm.ts (assembled by test/trace/pcap-kernel-wasm.test.ts, which holds the
-;; two equal).
+;; The pcap and pcapng fast path as WebAssembly: parser.ts parseFast's record loop and its inlined
+;; common-case decoder, for a run of pcap records or pcapng enhanced packet blocks whole in the
+;; reader's window. The source of src/trace/pcap-kernel-wasm.ts (assembled by
+;; test/trace/pcap-kernel-wasm.test.ts, which holds the two equal).
 ;;
 ;; Why: the same loop in JavaScript keeps ~35 field offsets live and TurboFan spills them (hundreds
 ;; of stack accesses per record); here the staging columns are immediates off four slot pointers.
@@ -11,10 +11,11 @@
 ;; bytes along the 4 KiB grid, as PacketBatch's fields are, so that a record's stores do not all
 ;; fall in one L1 cache set). JavaScript copies the columns of a run into the packet batch.
 ;;
-;; `decodePcap` walks records from window offset `start` while a whole record lies before `end` and
+;; `decodeRun` walks records from window offset `start` while a whole record lies before `end` and
 ;; fewer than `room` slots are used. It stops before a record whose header or data is not whole in
-;; the window or whose captured length exceeds MAX_RECORD (JavaScript handles those: more input,
-;; an oversized record, an error). Every record gets its record fields; a record the common case
+;; the window, whose captured length exceeds MAX_RECORD, or (pcapng) any block but a well-formed
+;; enhanced packet block of a listed interface (JavaScript handles those: more input, an oversized
+;; record, other blocks, an error). Every record gets its record fields; a record the common case
 ;; does not cover (see parseFast) is listed in the SLOW column (slot, frame offset) for the general
 ;; decoder instead of getting decoded fields. Returns the records taken; `next` is where the next
 ;; record starts, `slowCount` how many were listed, `tagged` how many carried a VLAN tag.
@@ -51,21 +52,31 @@
   (global (export "COL_HEAD_LEN") i32 (i32.const 101376))
   (global (export "COL_SLOW") i32 (i32.const 102528))
   (global (export "COL_HEAD") i32 (i32.const 110848))
-  ;; Bytes from `stage` to the end of the head column (SLOTS * MAX_HEAD) and 8 spare for the
-  ;; head copy's last 8-byte store.
-  (global (export "STAGE_BYTES") i32 (i32.const 373000))
+  ;; After the head column (SLOTS * MAX_HEAD, and 8 spare for the head copy's last 8-byte store).
+  (global (export "COL_LINK_TYPE") i32 (i32.const 373056))
+  (global (export "COL_IF_INDEX") i32 (i32.const 377280))
+  ;; pcapng: the interface table (MAX_INTERFACES entries of 32 bytes, see decodeRun).
+  (global (export "COL_IFACES") i32 (i32.const 379456))
+  (global (export "MAX_INTERFACES") i32 (i32.const 256))
+  ;; Bytes from `stage` to the end of the interface table.
+  (global (export "STAGE_BYTES") i32 (i32.const 387648))
 
   (global $next (export "next") (mut i32) (i32.const 0))
   (global $slowCount (export "slowCount") (mut i32) (i32.const 0))
   (global $tagged (export "tagged") (mut i32) (i32.const 0))
 
-  ;; $hdr: record header bytes (16, or 24 for Kuznetzov's format); $scale: nanoseconds per unit of
-  ;; the sub-second field (1000 or 1); $swap: the file is big-endian; $link: parser.ts FastLink
-  ;; (1 Ethernet, 2 raw IP, 3 IPv4, 4 IPv6); $headBytes: head bytes per slot (the batch's, at most
-  ;; MAX_HEAD); $packets: records read before this run (frame numbers continue from it).
-  (func (export "decodePcap")
-    (param $start i32) (param $end i32) (param $room i32) (param $stage i32) (param $hdr i32)
-    (param $scale i32) (param $swap i32) (param $link i32) (param $headBytes i32) (param $packets f64)
+  ;; $pcapng: 0 for pcap records, 1 for pcapng enhanced packet blocks. pcap: $hdr, the record header
+  ;; bytes (16, or 24 for Kuznetzov's format); $scale, nanoseconds per unit of the sub-second field
+  ;; (1000 or 1); $link, parser.ts FastLink (1 Ethernet, 2 raw IP, 3 IPv4, 4 IPv6); $linkType, the
+  ;; file's. pcapng: each block's interface, of the first $ifCount in COL_IFACES (32 bytes each:
+  ;; FastLink, 0 for "not here"; link type; units per second; nanoseconds per unit; if_tsoffset
+  ;; seconds as f64), gives those; interface ids count from $ifBase. Both: $swap, the file (section)
+  ;; is big-endian; $headBytes, head bytes per slot (the batch's, at most MAX_HEAD); $packets,
+  ;; records read before this run (frame numbers continue from it).
+  (func (export "decodeRun")
+    (param $start i32) (param $end i32) (param $room i32) (param $stage i32) (param $pcapng i32)
+    (param $hdr i32) (param $scale i32) (param $link i32) (param $linkType i32) (param $ifCount i32)
+    (param $ifBase i32) (param $swap i32) (param $headBytes i32) (param $packets f64)
     (result i32)
     (local $p i32) (local $n i32) (local $x i32) (local $sec i32) (local $sub i32) (local $caplen i32)
     (local $wire i32) (local $ns i64) (local $frame i32) (local $frameEnd i32) (local $o i32)
@@ -75,42 +86,89 @@
     (local $tcpFlags i32) (local $seq i32) (local $ack i32) (local $win i32) (local $icmpType i32)
     (local $icmpCode i32) (local $icmpId i32) (local $p64 i32) (local $p32 i32) (local $p16 i32)
     (local $p8 i32) (local $pAddr i32) (local $ph i32) (local $hn i32) (local $i i32)
-    (local $slow i32) (local $tags i32)
+    (local $slow i32) (local $tags i32) (local $kind i32) (local $length i32) (local $iface i32)
+    (local $units i64) (local $ups i64) (local $next i32)
     (local.set $p (local.get $start))
     (block $stop
       (loop $records
         (br_if $stop (i32.ge_u (local.get $n) (local.get $room)))
-        ;; The record header, whole in the window.
-        (br_if $stop (i32.lt_u (i32.sub (local.get $end) (local.get $p)) (local.get $hdr)))
-        (local.set $sec (i32.load (local.get $p)))
-        (local.set $sub (i32.load offset=4 (local.get $p)))
-        (local.set $caplen (i32.load offset=8 (local.get $p)))
-        (local.set $wire (i32.load offset=12 (local.get $p)))
-        (if (local.get $swap)
-          (then
-            (local.set $sec (i32.or (i32.and (i32.rotl (local.get $sec) (i32.const 8)) (i32.const 0x00ff00ff)) (i32.and (i32.rotl (local.get $sec) (i32.const 24)) (i32.const 0xff00ff00))))
-            (local.set $sub (i32.or (i32.and (i32.rotl (local.get $sub) (i32.const 8)) (i32.const 0x00ff00ff)) (i32.and (i32.rotl (local.get $sub) (i32.const 24)) (i32.const 0xff00ff00))))
-            (local.set $caplen (i32.or (i32.and (i32.rotl (local.get $caplen) (i32.const 8)) (i32.const 0x00ff00ff)) (i32.and (i32.rotl (local.get $caplen) (i32.const 24)) (i32.const 0xff00ff00))))
-            (local.set $wire (i32.or (i32.and (i32.rotl (local.get $wire) (i32.const 8)) (i32.const 0x00ff00ff)) (i32.and (i32.rotl (local.get $wire) (i32.const 24)) (i32.const 0xff00ff00))))))
-        ;; parser.ts Limit.RECORD_BYTES (64 MiB): a larger length is corruption, for JavaScript to report.
-        (br_if $stop (i32.gt_u (local.get $caplen) (i32.const 67108864)))
-        (local.set $frame (i32.add (local.get $p) (local.get $hdr)))
-        (br_if $stop (i32.gt_u (local.get $caplen) (i32.sub (local.get $end) (local.get $frame))))
-        (local.set $frameEnd (i32.add (local.get $frame) (local.get $caplen)))
         (local.set $p64 (i32.add (local.get $stage) (i32.shl (local.get $n) (i32.const 3))))
         (local.set $p32 (i32.add (local.get $stage) (i32.shl (local.get $n) (i32.const 2))))
         (local.set $p16 (i32.add (local.get $stage) (i32.shl (local.get $n) (i32.const 1))))
         (local.set $p8 (i32.add (local.get $stage) (local.get $n)))
-        ;; Record fields: the sub-second field in nanoseconds, out-of-range values (fuzzed files)
-        ;; carrying whole seconds over.
-        (local.set $ns (i64.mul (i64.extend_i32_u (local.get $sub)) (i64.extend_i32_u (local.get $scale))))
-        (if (i64.lt_u (local.get $ns) (i64.const 1000000000))
+        (if (local.get $pcapng)
           (then
-            (f64.store offset=0 (local.get $p64) (f64.convert_i32_u (local.get $sec)))
-            (i32.store offset=49664 (local.get $p32) (i32.wrap_i64 (local.get $ns))))
+            ;; An enhanced packet block of a listed interface, whole in the window and well formed
+            ;; (parseFast's conditions); anything else is JavaScript's, with its messages.
+            (br_if $stop (i32.lt_u (i32.sub (local.get $end) (local.get $p)) (i32.const 32)))
+            (local.set $length (i32.load offset=4 (local.get $p)))
+            (if (local.get $swap) (then (local.set $length (i32.or (i32.and (i32.rotl (local.get $length) (i32.const 8)) (i32.const 0x00ff00ff)) (i32.and (i32.rotl (local.get $length) (i32.const 24)) (i32.const 0xff00ff00))))))
+            (br_if $stop (i32.lt_u (local.get $length) (i32.const 32)))
+            (br_if $stop (i32.and (local.get $length) (i32.const 3)))
+            (br_if $stop (i32.gt_u (local.get $length) (i32.sub (local.get $end) (local.get $p))))
+            ;; Block type 6 and the trailing length, in either byte order.
+            (br_if $stop (i32.ne (i32.load (local.get $p)) (select (i32.const 0x06000000) (i32.const 6) (local.get $swap))))
+            (local.set $x (i32.load (i32.sub (i32.add (local.get $p) (local.get $length)) (i32.const 4))))
+            (if (local.get $swap) (then (local.set $x (i32.or (i32.and (i32.rotl (local.get $x) (i32.const 8)) (i32.const 0x00ff00ff)) (i32.and (i32.rotl (local.get $x) (i32.const 24)) (i32.const 0xff00ff00))))))
+            (br_if $stop (i32.ne (local.get $x) (local.get $length)))
+            (local.set $x (i32.load offset=8 (local.get $p)))
+            (local.set $sec (i32.load offset=12 (local.get $p)))
+            (local.set $sub (i32.load offset=16 (local.get $p)))
+            (local.set $caplen (i32.load offset=20 (local.get $p)))
+            (local.set $wire (i32.load offset=24 (local.get $p)))
+            (if (local.get $swap)
+              (then
+                (local.set $x (i32.or (i32.and (i32.rotl (local.get $x) (i32.const 8)) (i32.const 0x00ff00ff)) (i32.and (i32.rotl (local.get $x) (i32.const 24)) (i32.const 0xff00ff00))))
+                (local.set $sec (i32.or (i32.and (i32.rotl (local.get $sec) (i32.const 8)) (i32.const 0x00ff00ff)) (i32.and (i32.rotl (local.get $sec) (i32.const 24)) (i32.const 0xff00ff00))))
+                (local.set $sub (i32.or (i32.and (i32.rotl (local.get $sub) (i32.const 8)) (i32.const 0x00ff00ff)) (i32.and (i32.rotl (local.get $sub) (i32.const 24)) (i32.const 0xff00ff00))))
+                (local.set $caplen (i32.or (i32.and (i32.rotl (local.get $caplen) (i32.const 8)) (i32.const 0x00ff00ff)) (i32.and (i32.rotl (local.get $caplen) (i32.const 24)) (i32.const 0xff00ff00))))
+                (local.set $wire (i32.or (i32.and (i32.rotl (local.get $wire) (i32.const 8)) (i32.const 0x00ff00ff)) (i32.and (i32.rotl (local.get $wire) (i32.const 24)) (i32.const 0xff00ff00))))))
+            (br_if $stop (i32.ge_u (local.get $x) (local.get $ifCount)))
+            (local.set $iface (i32.add (i32.add (local.get $stage) (i32.const 379456)) (i32.shl (local.get $x) (i32.const 5))))
+            (local.set $kind (i32.load (local.get $iface)))
+            (br_if $stop (i32.eqz (local.get $kind)))
+            (br_if $stop (i32.gt_u (local.get $caplen) (i32.sub (local.get $length) (i32.const 32))))
+            ;; The timestamp: a 64-bit count of the interface's units, split exactly.
+            (local.set $units (i64.or (i64.shl (i64.extend_i32_u (local.get $sec)) (i64.const 32)) (i64.extend_i32_u (local.get $sub))))
+            (local.set $ups (i64.extend_i32_u (i32.load offset=8 (local.get $iface))))
+            (f64.store offset=0 (local.get $p64) (f64.add (f64.convert_i64_u (i64.div_u (local.get $units) (local.get $ups))) (f64.load offset=16 (local.get $iface))))
+            (i32.store offset=49664 (local.get $p32) (i32.mul (i32.wrap_i64 (i64.rem_u (local.get $units) (local.get $ups))) (i32.load offset=12 (local.get $iface))))
+            (i32.store offset=373056 (local.get $p32) (i32.load offset=4 (local.get $iface)))
+            (i32.store16 offset=377280 (local.get $p16) (i32.add (local.get $ifBase) (local.get $x)))
+            (local.set $frame (i32.add (local.get $p) (i32.const 28)))
+            (local.set $next (i32.add (local.get $p) (local.get $length))))
           (else
-            (f64.store offset=0 (local.get $p64) (f64.add (f64.convert_i32_u (local.get $sec)) (f64.convert_i64_u (i64.div_u (local.get $ns) (i64.const 1000000000)))))
-            (i32.store offset=49664 (local.get $p32) (i32.wrap_i64 (i64.rem_u (local.get $ns) (i64.const 1000000000))))))
+            ;; A pcap record header, whole in the window.
+            (br_if $stop (i32.lt_u (i32.sub (local.get $end) (local.get $p)) (local.get $hdr)))
+            (local.set $sec (i32.load (local.get $p)))
+            (local.set $sub (i32.load offset=4 (local.get $p)))
+            (local.set $caplen (i32.load offset=8 (local.get $p)))
+            (local.set $wire (i32.load offset=12 (local.get $p)))
+            (if (local.get $swap)
+              (then
+                (local.set $sec (i32.or (i32.and (i32.rotl (local.get $sec) (i32.const 8)) (i32.const 0x00ff00ff)) (i32.and (i32.rotl (local.get $sec) (i32.const 24)) (i32.const 0xff00ff00))))
+                (local.set $sub (i32.or (i32.and (i32.rotl (local.get $sub) (i32.const 8)) (i32.const 0x00ff00ff)) (i32.and (i32.rotl (local.get $sub) (i32.const 24)) (i32.const 0xff00ff00))))
+                (local.set $caplen (i32.or (i32.and (i32.rotl (local.get $caplen) (i32.const 8)) (i32.const 0x00ff00ff)) (i32.and (i32.rotl (local.get $caplen) (i32.const 24)) (i32.const 0xff00ff00))))
+                (local.set $wire (i32.or (i32.and (i32.rotl (local.get $wire) (i32.const 8)) (i32.const 0x00ff00ff)) (i32.and (i32.rotl (local.get $wire) (i32.const 24)) (i32.const 0xff00ff00))))))
+            ;; parser.ts Limit.RECORD_BYTES (64 MiB): a larger length is corruption, for JavaScript to report.
+            (br_if $stop (i32.gt_u (local.get $caplen) (i32.const 67108864)))
+            (local.set $frame (i32.add (local.get $p) (local.get $hdr)))
+            (br_if $stop (i32.gt_u (local.get $caplen) (i32.sub (local.get $end) (local.get $frame))))
+            (local.set $kind (local.get $link))
+            ;; The sub-second field in nanoseconds, out-of-range values (fuzzed files) carrying
+            ;; whole seconds over.
+            (local.set $ns (i64.mul (i64.extend_i32_u (local.get $sub)) (i64.extend_i32_u (local.get $scale))))
+            (if (i64.lt_u (local.get $ns) (i64.const 1000000000))
+              (then
+                (f64.store offset=0 (local.get $p64) (f64.convert_i32_u (local.get $sec)))
+                (i32.store offset=49664 (local.get $p32) (i32.wrap_i64 (local.get $ns))))
+              (else
+                (f64.store offset=0 (local.get $p64) (f64.add (f64.convert_i32_u (local.get $sec)) (f64.convert_i64_u (i64.div_u (local.get $ns) (i64.const 1000000000)))))
+                (i32.store offset=49664 (local.get $p32) (i32.wrap_i64 (i64.rem_u (local.get $ns) (i64.const 1000000000))))))
+            (i32.store offset=373056 (local.get $p32) (local.get $linkType))
+            (i32.store16 offset=377280 (local.get $p16) (i32.const 0))
+            (local.set $next (i32.add (local.get $frame) (local.get $caplen)))))
+        (local.set $frameEnd (i32.add (local.get $frame) (local.get $caplen)))
         (f64.store offset=8320 (local.get $p64) (f64.add (local.get $packets) (f64.convert_i32_u (i32.add (local.get $n) (i32.const 1)))))
         (i32.store offset=53888 (local.get $p32) (local.get $caplen))
         (i32.store offset=58112 (local.get $p32) (local.get $wire))
@@ -119,7 +177,7 @@
             ;; Link layer: where the IP header starts and which version it must be.
             (local.set $o (local.get $frame))
             (local.set $vlan (i32.const -1))
-            (if (i32.eq (local.get $link) (i32.const 1))
+            (if (i32.eq (local.get $kind) (i32.const 1))
               (then
                 (br_if $general (i32.lt_u (local.get $caplen) (i32.const 14)))
                 (local.set $type (i32.or (i32.shl (i32.load8_u offset=12 (local.get $frame)) (i32.const 8)) (i32.load8_u offset=13 (local.get $frame))))
@@ -140,10 +198,10 @@
               (else
                 (br_if $general (i32.ge_u (local.get $o) (local.get $frameEnd)))
                 (local.set $version (i32.shr_u (i32.load8_u (local.get $o)) (i32.const 4)))
-                (if (i32.eq (local.get $link) (i32.const 3))
+                (if (i32.eq (local.get $kind) (i32.const 3))
                   (then (br_if $general (i32.ne (local.get $version) (i32.const 4))))
                   (else
-                    (if (i32.eq (local.get $link) (i32.const 4))
+                    (if (i32.eq (local.get $kind) (i32.const 4))
                       (then (br_if $general (i32.ne (local.get $version) (i32.const 6))))
                       (else (br_if $general (i32.and (i32.ne (local.get $version) (i32.const 4)) (i32.ne (local.get $version) (i32.const 6))))))))))
             ;; IP header: all checks and reads before any write.
@@ -308,7 +366,7 @@
           (i32.store offset=102532 (i32.add (local.get $stage) (i32.shl (local.get $slow) (i32.const 3))) (local.get $frame))
           (local.set $slow (i32.add (local.get $slow) (i32.const 1))))
         (local.set $n (i32.add (local.get $n) (i32.const 1)))
-        (local.set $p (local.get $frameEnd))
+        (local.set $p (local.get $next))
         (br $records)))
     (global.set $next (local.get $p))
     (global.set $slowCount (local.get $slow))

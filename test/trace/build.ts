@@ -45,10 +45,16 @@ export function shb(be = false): number[] {
 }
 
 /** tsresol: the if_tsresol byte, or undefined for the default (µs). */
-export function idb(linkType: number, opts: { be?: boolean; tsresol?: number; snaplen?: number } = {}): number[] {
+export function idb(linkType: number, opts: { be?: boolean; tsresol?: number; tsoffset?: number; snaplen?: number } = {}): number[] {
   const be = opts.be ?? false;
   const options: number[] = [];
-  if (opts.tsresol !== undefined) options.push(...u16(9, be), ...u16(1, be), opts.tsresol, 0, 0, 0, ...u16(0, be), ...u16(0, be));
+  if (opts.tsresol !== undefined) options.push(...u16(9, be), ...u16(1, be), opts.tsresol, 0, 0, 0);
+  if (opts.tsoffset !== undefined) {
+    // if_tsoffset: a signed 64-bit count of seconds, in the section's byte order.
+    const hi = Math.floor(opts.tsoffset / 2 ** 32) >>> 0, lo = opts.tsoffset >>> 0;
+    options.push(...u16(14, be), ...u16(8, be), ...(be ? [...u32(hi, be), ...u32(lo, be)] : [...u32(lo, be), ...u32(hi, be)]));
+  }
+  if (options.length > 0) options.push(...u16(0, be), ...u16(0, be));
   return block(1, [...u16(linkType, be), ...u16(0, be), ...u32(opts.snaplen ?? 0, be), ...options], be);
 }
 
