@@ -441,12 +441,17 @@ export class ConntrackTable implements ConntrackView {
       }
       n = nx;
     }
+    this.countLookup(visited);
+    return found;
+  }
+
+  /** Counts a lookup that walked `visited` nodes (find, and takeWalk for a walk done ahead). */
+  private countLookup(visited: number): void {
     const s = this.stats;
     s.lookups++;
     s.nodesVisited += visited;
     if (visited > s.maxVisited) s.maxVisited = visited;
     s.visitHistogram[visited < Walk.HISTOGRAM_SLOTS - 1 ? visited : Walk.HISTOGRAM_SLOTS - 1]!++;
-    return found;
   }
 
   /**
@@ -496,11 +501,7 @@ export class ConntrackTable implements ConntrackView {
       return WALK_UNDECIDED;
     }
     this.walksTaken++;
-    const s = this.stats;
-    s.lookups++;
-    s.nodesVisited += visited;
-    if (visited > s.maxVisited) s.maxVisited = visited;
-    s.visitHistogram[visited < Walk.HISTOGRAM_SLOTS - 1 ? visited : Walk.HISTOGRAM_SLOTS - 1]!++;
+    this.countLookup(visited);
     return node;
   }
 
