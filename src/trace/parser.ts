@@ -248,9 +248,10 @@ export class TraceParser {
    */
   fastPath = true;
   /**
-   * Whether pcap fast-path runs go through the WebAssembly kernel (pcap-kernel.ts) where there is
-   * one: a streaming parser (window allocated by size) on a little-endian host. Setting it to false
-   * keeps them in JavaScript (parseFast); the differential tests compare all three paths.
+   * Whether fast-path runs (pcap records, pcapng enhanced packet blocks) go through the WebAssembly
+   * kernel (pcap-kernel.ts) where there is one: a streaming parser (window allocated by size) on a
+   * little-endian host. Setting it to false keeps them in JavaScript (parseFast); the differential
+   * tests compare all three paths.
    */
   wasmPath = true;
   /** Records the WebAssembly kernel took (generalRecords counts those it left to the general decoder). */
@@ -385,7 +386,8 @@ export class TraceParser {
         clearModelSlots(batch);
         clearRareFields(batch);
       }
-      // Enhanced packet blocks of fast-link interfaces in the fast loop; every other block (section
+      // Enhanced packet blocks of fast-link interfaces through the kernel where there is one, else
+      // (and those of interfaces it does not take) in the fast loop; every other block (section
       // and interface headers, other link types, odd or cut blocks) one at a time the general way.
       for (;;) {
         if (this.kernel !== null && this.wasmPath) {

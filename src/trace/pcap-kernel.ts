@@ -1,9 +1,9 @@
 /**
  * The pcap and pcapng fast path in WebAssembly (pcap-kernel.wat): the record loop and common-case
  * decoder of TraceParser.parseFast for a run of pcap records or pcapng enhanced packet blocks,
- * 1.5-1.9x the JavaScript loop (README → Benchmarks). The reader's window lives in the kernel's memory, so file bytes are read straight
- * into it; the kernel writes a run's fields into staging columns there, which copyInto moves into
- * the packet batch one column at a time (a memcpy each).
+ * 1.5-1.9x the JavaScript loop (README → Benchmarks). The reader's window lives in the kernel's
+ * memory, so file bytes are read straight into it; the kernel writes a run's fields into staging
+ * columns there, which copyInto moves into the packet batch one column at a time (a memcpy each).
  *
  * Only on little-endian hosts: the staging columns are copied as bytes into the batch's typed
  * arrays, which hold numbers in the host's order, and WebAssembly memory is little-endian.
@@ -77,7 +77,7 @@ export class PcapKernel {
   private readonly vlanCount: Uint8Array;
   /** (slot, frame offset) pairs of the records left to the general decoder. */
   private readonly slow: Uint32Array;
-  /** pcapng interfaces in the kernel's table (setInterfaces), and the table as words and f64s. */
+  /** pcapng interfaces in the kernel's table (syncInterfaces), and the table as words and f64s. */
   private interfaceCount = 0;
   private readonly interfaceWords: Int32Array;
   private readonly interfaceOffsets: Float64Array;
@@ -152,7 +152,7 @@ export class PcapKernel {
     return this.run(start, end, room, this.stage, 0, recordHeader, nsPerUnit, link, linkType, 0, 0, bigEndian ? 1 : 0, headBytes, packetsBefore);
   }
 
-  /** decodePcap for pcapng enhanced packet blocks of the interfaces setInterfaces gave (ids from `ifBase`). */
+  /** decodePcap for pcapng enhanced packet blocks of the interfaces syncInterfaces gave (ids from `ifBase`). */
   decodePcapng(start: number, end: number, room: number, bigEndian: boolean, ifBase: number, headBytes: number, packetsBefore: number): number {
     return this.run(start, end, room, this.stage, 1, 0, 0, 0, 0, this.interfaceCount, ifBase, bigEndian ? 1 : 0, headBytes, packetsBefore);
   }

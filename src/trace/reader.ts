@@ -15,8 +15,9 @@ export interface OpenTraceOptions {
   /** Bytes read from the file per system call (the reader's only buffer besides the batch). */
   chunkBytes?: number;
   /**
-   * pcap records of the common shapes through the WebAssembly kernel (default true, where the host
-   * has one); false keeps them on the JavaScript fast path (for comparisons).
+   * pcap records and pcapng packet blocks of the common shapes through the WebAssembly kernel
+   * (default true, where the host has one); false keeps them on the JavaScript fast path (for
+   * comparisons).
    */
   wasm?: boolean;
 }
