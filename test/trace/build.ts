@@ -15,14 +15,20 @@ export interface PcapRecord {
   wireLen?: number;
 }
 
-export function pcapFile(opts: { bigEndian?: boolean; nano?: boolean; linkType: number; snaplen?: number }, records: readonly PcapRecord[]): Uint8Array {
+/**
+ * A pcap file; `kuznetzov`: Alexey Kuznetsov's patched format (magic 0xa1b2cd34, 24-byte record
+ * headers: ifindex, protocol, pkt_type and a pad byte after the usual four words).
+ */
+export function pcapFile(opts: { bigEndian?: boolean; nano?: boolean; kuznetzov?: boolean; linkType: number; snaplen?: number }, records: readonly PcapRecord[]): Uint8Array {
   const be = opts.bigEndian ?? false;
+  const magic = opts.kuznetzov ? 0xa1b2cd34 : opts.nano ? 0xa1b23c4d : 0xa1b2c3d4;
   const out: number[] = [
-    ...u32(opts.nano ? 0xa1b23c4d : 0xa1b2c3d4, be), ...u16(2, be), ...u16(4, be), ...u32(0, be), ...u32(0, be),
+    ...u32(magic, be), ...u16(2, be), ...u16(4, be), ...u32(0, be), ...u32(0, be),
     ...u32(opts.snaplen ?? 262144, be), ...u32(opts.linkType, be),
   ];
   for (const r of records) {
     out.push(...u32(r.sec, be), ...u32(r.sub, be), ...u32(r.data.length, be), ...u32(r.wireLen ?? r.data.length, be));
+    if (opts.kuznetzov) out.push(...u32(3, be), ...u16(0x0800, be), 0, 0);
     for (const byte of r.data) out.push(byte);
   }
   return Uint8Array.from(out);
