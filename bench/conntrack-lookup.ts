@@ -122,7 +122,7 @@ function preparedRun(t: ConntrackTable, javascript: boolean): Rate {
     for (let k = 0; k < n; k++) {
       const ports = keyPorts[from + k]!;
       t.loadTuple(4, 6, keySrc[from + k]! | 0, 0, 0, 0, keyDst[from + k]! | 0, 0, 0, 0, ports >>> 16, ports & 0xffff);
-      let found = walked ? t.takeWalk(node[k]!, visitedOf[k]!, expiry[k]!, runGeneration[k]!, 1000, runHashes[k]!, 1000) : WALK_UNDECIDED;
+      let found = walked ? t.takeWalk(node[k]!, visitedOf[k]!, expiry[k]!, runGeneration[k]!, 0, runHashes[k]!, 1000) : WALK_UNDECIDED;
       if (found === WALK_UNDECIDED) found = t.find(runHashes[k]!, 1000);
       if (found === NO_NODE) misses++;
     }

@@ -65,8 +65,8 @@ export class ConntrackInStage implements PipelineStage {
   private preVisited = new Int32Array(0);
   private preExpiry = new Int32Array(0);
   private preGeneration = new Int32Array(0);
-  /** The clock (ms) when prepare() walked. */
-  private preWalkedMs = new Int32Array(0);
+  /** The trace time (ns, as packet() gets it) when prepare() walked. */
+  private preWalkedNs = new Float64Array(0);
   /** prepareRun(): the batch slot of each tuple of the run. */
   private runSlots = new Int32Array(0);
   private runHeads = new Int32Array(0);
@@ -88,7 +88,7 @@ export class ConntrackInStage implements PipelineStage {
       this.preVisited = new Int32Array(batch.capacity);
       this.preExpiry = new Int32Array(batch.capacity);
       this.preGeneration = new Int32Array(batch.capacity);
-      this.preWalkedMs = new Int32Array(batch.capacity);
+      this.preWalkedNs = new Float64Array(batch.capacity);
     }
     if (this.preparedBatch !== batch) {
       this.preReady.fill(0);
@@ -134,9 +134,9 @@ export class ConntrackInStage implements PipelineStage {
     // The walks themselves, in WebAssembly, where the table has the kernel; packet() takes each
     // result while it stands. Else the chains are warmed for packet()'s walk.
     const preNode = this.preNode;
-    const nowMs = nsToMs(this.latestNs);
-    if (t.lookupRun(hasher.runInput, hashes, k, nowMs)) {
-      const preWalkedMs = this.preWalkedMs;
+    const nowNs = this.latestNs;
+    if (t.lookupRun(hasher.runInput, hashes, k, nsToMs(nowNs))) {
+      const preWalkedNs = this.preWalkedNs;
       const node = t.walkNode, visited = t.walkVisited, expiry = t.walkExpiry;
       const preVisited = this.preVisited, preExpiry = this.preExpiry, preGeneration = this.preGeneration;
       for (let m = 0; m < k; m++) {
@@ -145,7 +145,7 @@ export class ConntrackInStage implements PipelineStage {
         preVisited[i] = visited[m]!;
         preExpiry[i] = expiry[m]!;
         preGeneration[i] = t.walkGeneration(hashes[m]!);
-        preWalkedMs[i] = nowMs;
+        preWalkedNs[i] = nowNs;
       }
     } else {
       for (let m = 0; m < k; m++) preNode[slots[m]!] = WALK_UNDECIDED;
@@ -223,7 +223,7 @@ export class ConntrackInStage implements PipelineStage {
     }
     for (let attempt = 0; attempt < 2; attempt++) {
       // The walk prepare() did, while it stands (see ConntrackTable.takeWalk); else find().
-      let node = prepared && attempt === 0 ? t.takeWalk(this.preNode[i]!, this.preVisited[i]!, this.preExpiry[i]!, this.preGeneration[i]!, this.preWalkedMs[i]!, hash, nowMs) : WALK_UNDECIDED;
+      let node = prepared && attempt === 0 ? t.takeWalk(this.preNode[i]!, this.preVisited[i]!, this.preExpiry[i]!, this.preGeneration[i]!, (nowNs - this.preWalkedNs[i]!) / 1e6, hash, nowMs) : WALK_UNDECIDED;
       if (node === WALK_UNDECIDED) node = t.find(hash, nowMs);
       let c: number;
       let dir: number;

@@ -490,13 +490,13 @@ export class ConntrackTable implements ConntrackView {
    * A lookupRun result for the tuple of `hash` taken as find(hash, nowMs) would return it now,
    * counted as find counts. It stands when nothing the walk saw has changed since (`generation`,
    * walkGeneration(hash) then, is what it is now), no node it walked has expired by `nowMs` (the
-   * first to expire has not) and it is younger than Walk.HORIZON_MS (`walkedMs`: lookupRun's
-   * nowMs), within which an expiry moved earlier cannot pass unless refresh marked it. The clock
-   * must not go back (nowMs >= walkedMs, and so for every refresh in between). WALK_UNDECIDED when
-   * it does not stand (or was undecided): call find().
+   * first to expire has not) and it is younger than Walk.HORIZON_MS (`ageMs`: trace time since
+   * lookupRun, from the caller's unwrapped clock), within which an expiry moved earlier cannot
+   * pass unless refresh marked it. The clock must not go back (nor for any refresh in between).
+   * WALK_UNDECIDED when it does not stand (or was undecided): call find().
    */
-  takeWalk(node: number, visited: number, expiry: number, generation: number, walkedMs: number, hash: number, nowMs: number): number {
-    if (node === WALK_UNDECIDED || generation !== this.walkGeneration(hash) || ((expiry - nowMs) | 0) <= 0 || ((nowMs - walkedMs) | 0) >= Walk.HORIZON_MS) {
+  takeWalk(node: number, visited: number, expiry: number, generation: number, ageMs: number, hash: number, nowMs: number): number {
+    if (node === WALK_UNDECIDED || !(ageMs < Walk.HORIZON_MS) || generation !== this.walkGeneration(hash) || ((expiry - nowMs) | 0) <= 0) {
       this.walksRedone++;
       return WALK_UNDECIDED;
     }

@@ -113,7 +113,7 @@ function replay(hash: HashAlgorithm, steps: Step[], walks: boolean): { results: 
         now += (s.pick + k) % 7 === 6 ? 600 : (s.pick + k) % 3;
         hashOf(t, x, reply); // loads the tuple, as packet() does
         const w = ahead[k];
-        let node = w === undefined ? WALK_UNDECIDED : t.takeWalk(w.node, w.visited, w.expiry, w.generation, walkedMs, hashes[k]!, now);
+        let node = w === undefined ? WALK_UNDECIDED : t.takeWalk(w.node, w.visited, w.expiry, w.generation, now - walkedMs, hashes[k]!, now);
         if (node === WALK_UNDECIDED) node = t.find(hashes[k]!, now);
         results.push(node);
       });
@@ -184,7 +184,7 @@ describe('a walk result stands only while the walked nodes are alive', () => {
     const { t, c, hash } = setUp();
     const [node, visited, expiry, generation] = walk(t, hash);
     expect(node).toBe(2 * c);
-    expect(t.takeWalk(node, visited, expiry, generation, 1000, hash, 1999)).toBe(2 * c);
+    expect(t.takeWalk(node, visited, expiry, generation, 999, hash, 1999)).toBe(2 * c);
     expect(t.takeWalk(node, visited, expiry, generation, 1000, hash, 2000)).toBe(WALK_UNDECIDED); // past the horizon
   });
 
@@ -192,7 +192,7 @@ describe('a walk result stands only while the walked nodes are alive', () => {
     const { t, c, hash } = setUp();
     const [node, visited, expiry, generation] = walk(t, hash);
     t.refresh(c, 1000, 1); // a timeout under the horizon: the chain's group is marked changed
-    expect(t.takeWalk(node, visited, expiry, generation, 1000, hash, 1005)).toBe(WALK_UNDECIDED);
+    expect(t.takeWalk(node, visited, expiry, generation, 5, hash, 1005)).toBe(WALK_UNDECIDED);
     expect(t.find(hash, 1005)).toBe(NO_NODE);
     expect(t.stats.expired).toBe(1);
   });
@@ -201,7 +201,7 @@ describe('a walk result stands only while the walked nodes are alive', () => {
     const { t, c, hash } = setUp();
     const [node, visited, expiry, generation] = walk(t, hash);
     t.refresh(c, 1000, 1000); // earlier than before, but at the horizon: nothing marked
-    expect(t.takeWalk(node, visited, expiry, generation, 1000, hash, 1999)).toBe(2 * c);
+    expect(t.takeWalk(node, visited, expiry, generation, 999, hash, 1999)).toBe(2 * c);
     expect(t.find(hash, 1999)).toBe(2 * c);
   });
 
@@ -215,7 +215,7 @@ describe('a walk result stands only while the walked nodes are alive', () => {
     const d = t.alloc(t.setTuple(4, 17, 0x0a000000 + x, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 53), 1000);
     t.refresh(d, 1000, 1_000_000);
     expect(t.confirm(d)).toBe(true);
-    expect(t.takeWalk(node, visited, expiry, generation, 1000, hash, 1001)).toBe(WALK_UNDECIDED);
+    expect(t.takeWalk(node, visited, expiry, generation, 1, hash, 1001)).toBe(WALK_UNDECIDED);
   });
 });
 
