@@ -2,7 +2,7 @@
  * The chain walk in WebAssembly (chain-walk.wat): ConntrackTable's chain heads and node records
  * live in the kernel's memory (views `heads` and `nodes`), so that ConntrackInStage.prepare can
  * walk a whole run of tuples there and packet() take each result instead of walking again, while
- * nothing has changed in between (ConntrackTable.generation; see table.ts lookupRun).
+ * nothing it saw has changed in between (see table.ts lookupRun and takeWalk).
  *
  * Memory: the kernel's run area, then the heads from TABLE_AT, then the nodes, last, so that a
  * larger node array is the same memory grown (nothing copied; the views are made anew, since a
@@ -48,7 +48,7 @@ export class ChainWalk {
     };
     this.runCapacity = constant('RUN_CAPACITY');
     this.headsAt = constant('TABLE_AT');
-    // Nodes start on a page so that a record never straddles what a later grow adds.
+    // Nodes start on the page after the heads.
     this.nodesAt = Math.ceil((this.headsAt + 4 * buckets) / PAGE) * PAGE;
     this.memory = new WebAssembly.Memory({ initial: Math.ceil((this.nodesAt + 4 * nodeWords) / PAGE) });
     this.run = new WebAssembly.Instance(walkModule, { env: { memory: this.memory } }).exports['lookupRun'] as LookupRun;
