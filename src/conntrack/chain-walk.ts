@@ -10,13 +10,14 @@
  * see the numbers the kernel's little-endian loads see.
  */
 import { HOST_LITTLE_ENDIAN } from '../trace/batch.js';
+import { EmbeddedModule } from '../wasm.js';
 import { CHAIN_WALK_WASM } from './chain-walk-wasm.js';
 import { HASH_RUN_RECORD_WORDS } from './tuple.js';
 
 type LookupRun = (count: number, nowMs: number, buckets: number, headsAt: number, nodesAt: number) => void;
 
 const PAGE = 65536;
-let walkModule: WebAssembly.Module | null = null;
+const walkModule = new EmbeddedModule(CHAIN_WALK_WASM);
 
 export class ChainWalk {
   /** Whether this host can run the kernel (see the file comment). */
@@ -39,9 +40,7 @@ export class ChainWalk {
 
   /** Memory for `buckets` heads and `nodeWords` words of node records; throws RangeError when it cannot be had. */
   constructor(readonly buckets: number, nodeWords: number) {
-    walkModule ??= new WebAssembly.Module(Uint8Array.from(atob(CHAIN_WALK_WASM), (c) => c.charCodeAt(0)));
-    const probe = new WebAssembly.Instance(walkModule, { env: { memory: new WebAssembly.Memory({ initial: 1 }) } }).exports;
-    const constant = (name: string): number => (probe[name] as WebAssembly.Global).value;
+    const constant = (name: string): number => walkModule.constant(name);
     this.constants = {
       RUN_RECORDS: constant('RUN_RECORDS'), RUN_HASHES: constant('RUN_HASHES'), RESULT_NODE: constant('RESULT_NODE'),
       RESULT_VISITED: constant('RESULT_VISITED'), RESULT_EXPIRY: constant('RESULT_EXPIRY'), WARM_SUM: constant('WARM_SUM'),
@@ -51,7 +50,7 @@ export class ChainWalk {
     // Nodes start on the page after the heads.
     this.nodesAt = Math.ceil((this.headsAt + 4 * buckets) / PAGE) * PAGE;
     this.memory = new WebAssembly.Memory({ initial: Math.ceil((this.nodesAt + 4 * nodeWords) / PAGE) });
-    this.run = new WebAssembly.Instance(walkModule, { env: { memory: this.memory } }).exports['lookupRun'] as LookupRun;
+    this.run = new WebAssembly.Instance(walkModule.module, { env: { memory: this.memory } }).exports['lookupRun'] as LookupRun;
     this.heads = new Int32Array(0);
     this.nodes = new Int32Array(0);
     this.words = new Int32Array(0);

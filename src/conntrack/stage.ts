@@ -97,7 +97,7 @@ export class ConntrackInStage implements PipelineStage {
     for (let start = from; start < to; start += HASH_RUN_CAPACITY) this.prepareRun(batch, index, start, Math.min(to, start + HASH_RUN_CAPACITY));
   }
 
-  /** prepare() for at most HASH_RUN_CAPACITY packets: their tuples hashed in one run (hashRun), then warmed. */
+  /** prepare() for at most HASH_RUN_CAPACITY packets: their tuples hashed in one run (hashRun), then their chains walked (or warmed). */
   private prepareRun(batch: PacketBatch, index: Uint32Array | null, from: number, to: number): void {
     if (this.runSlots.length < to - from) {
       this.runSlots = new Int32Array(to - from);

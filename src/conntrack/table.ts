@@ -31,7 +31,10 @@ import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, icmpReplyType, reciprocalSca
  * arithmetic to plain machine instructions, while a u32 above 2^31 takes a float or checked path.
  */
 export const NO_NODE = -1;
-/** lookupRun's result for a tuple it leaves to find() (IPv6, or an expired node on the way), and takeWalk's for a result that no longer stands. */
+/**
+ * lookupRun's result for a tuple it leaves to find() (IPv6, or an expired node on the way), and
+ * takeWalk's for a result that no longer stands.
+ */
 export const WALK_UNDECIDED = -2;
 const EMPTY = new Int32Array(0);
 

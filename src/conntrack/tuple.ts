@@ -18,6 +18,7 @@ import { jhash2Words9 } from '../hash/jhash.js';
 import type { SipKey } from '../hash/siphash.js';
 import { TUPLE_HASH_WASM } from '../hash/tuple-hash-wasm.js';
 import { HOST_LITTLE_ENDIAN } from '../trace/batch.js';
+import { EmbeddedModule } from '../wasm.js';
 
 export const NFPROTO_IPV4 = 2;
 export const NFPROTO_IPV6 = 10;
@@ -137,15 +138,14 @@ function putTupleRecord(input: Int32Array, b: number, meta: number, s0: number, 
 const RUN_INPUT_BYTE = 64;
 const RUN_OUTPUT_BYTE = RUN_INPUT_BYTE + HASH_RUN_CAPACITY * RunRecord.WORDS * 4;
 
-let tupleHashModule: WebAssembly.Module | null = null;
+const tupleHashModule = new EmbeddedModule(TUPLE_HASH_WASM);
 
 /**
  * An instance of tuple-hash.wat for one hasher: its key (SipHash) or seed (jhash2) in the
  * instance's memory, the run's records and outputs as views of that memory.
  */
 function runKernel(jhash: boolean, key: SipKey, jseed: number): { run: (count: number) => void; input: Int32Array; output: Int32Array } {
-  tupleHashModule ??= new WebAssembly.Module(Uint8Array.from(atob(TUPLE_HASH_WASM), (c) => c.charCodeAt(0)));
-  const instance = new WebAssembly.Instance(tupleHashModule, {});
+  const instance = new WebAssembly.Instance(tupleHashModule.module, {});
   const memory = instance.exports['memory'] as WebAssembly.Memory;
   // WebAssembly memory is little-endian whatever the host.
   const header = new DataView(memory.buffer, 0, RUN_INPUT_BYTE);
@@ -190,8 +190,9 @@ export class TupleHasher {
   private readonly runKernel: (count: number) => void;
   /**
    * A second instance for one SipHash at a time (hashInt32, hashIpv4), so that a single hash
-   * never overwrites a run's records or hashes (a jhash2 hasher never calls it: the run's). One tuple through it took ~120 ns against ~280
-   * in JavaScript in the same minute; jhash2 gains nothing from it (the call costs what it saves).
+   * never overwrites a run's records or hashes (a jhash2 hasher never calls it: the run's). One
+   * tuple through it took ~120 ns against ~280 in JavaScript in the same minute; jhash2 gains
+   * nothing from it (the call costs what it saves).
    */
   private readonly oneInput: Int32Array;
   private readonly oneHash: Int32Array;

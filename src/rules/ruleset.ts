@@ -54,7 +54,7 @@ export const enum Target {
   MARK = 7,
   CONNMARK = 8,
   CLASSIFY = 9,
-  /** LOG, NFLOG, TCPMSS = counted, no effect the models can see. */
+  /** LOG, NFLOG, TCPMSS: counted, no effect the models can see. */
   LOG = 10,
   SNAT = 11,
   DNAT = 12,

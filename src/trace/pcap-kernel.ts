@@ -9,6 +9,7 @@
  * arrays, which hold numbers in the host's order, and WebAssembly memory is little-endian.
  */
 import { HOST_LITTLE_ENDIAN, MAX_VLAN_TAGS, type PacketBatch } from './batch.js';
+import { EmbeddedModule } from '../wasm.js';
 import { PCAP_KERNEL_WASM } from './pcap-kernel-wasm.js';
 
 /** The batch fields the kernel stages, each with its column's export name and bytes per slot. */
@@ -53,7 +54,7 @@ export interface KernelInterface {
   readonly offsetSeconds: number;
 }
 
-let kernelModule: WebAssembly.Module | null = null;
+const pcapKernelModule = new EmbeddedModule(PCAP_KERNEL_WASM);
 
 export class PcapKernel {
   /** Whether this host can run the kernel (see the file comment). */
@@ -91,15 +92,12 @@ export class PcapKernel {
   private readonly targetAt = new Int32Array(COLUMNS.length);
 
   constructor(windowBytes: number) {
-    kernelModule ??= new WebAssembly.Module(Uint8Array.from(atob(PCAP_KERNEL_WASM), (c) => c.charCodeAt(0)));
     // Staging starts 8-aligned after the window; the memory never grows, so views stay valid.
     const stage = (windowBytes + 7) & ~7;
-    const probe = new WebAssembly.Instance(kernelModule, { env: { memory: new WebAssembly.Memory({ initial: 1, maximum: 1 }) } }).exports;
-    const stageBytes = (probe['STAGE_BYTES'] as WebAssembly.Global).value;
-    const pages = Math.ceil((stage + stageBytes) / 65536);
+    const constant = (name: string): number => pcapKernelModule.constant(name);
+    const pages = Math.ceil((stage + constant('STAGE_BYTES')) / 65536);
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-    const exports = new WebAssembly.Instance(kernelModule, { env: { memory } }).exports;
-    const constant = (name: string): number => (exports[name] as WebAssembly.Global).value;
+    const exports = new WebAssembly.Instance(pcapKernelModule.module, { env: { memory } }).exports;
     this.run = exports['decodeRun'] as DecodeRun;
     this.nextGlobal = exports['next'] as WebAssembly.Global;
     this.slowGlobal = exports['slowCount'] as WebAssembly.Global;
