@@ -6,13 +6,15 @@
  * over flows in random order, half of them in the reply direction. Three ways of driving the model:
  *
  * - `per packet`: hash and walk one packet after the other (setTuple + find), the kernel's order;
- * - `prepared`: what the pipeline does (ConntrackInStage.prepare): hash a run of 128 packets
- *   ahead in one TupleHasher.hashRun (in WebAssembly), walk the run's chains in WebAssembly
- *   (ConntrackTable.lookupRun: heads of the whole run first, two nodes deep in lockstep, then the
- *   walks), and take each result at its packet (takeWalk);
- * - `prepared-js`: the same with the walks in JavaScript: the run's chain heads and first records
- *   touched ahead (warm: independent loads that overlap), then find() per packet — what the
- *   pipeline did before the walk kernel, and does for a table without one.
+ * - `prepared`: what the pipeline does (ConntrackInStage.prepare): put a run of 128 packets'
+ *   tuples in the table's run, hash them and walk their chains in WebAssembly in one
+ *   ConntrackTable.lookupRun (the hashes, then the heads of the whole run, two nodes deep in
+ *   lockstep, then the walks, all in the table's memory), and take each result at its packet
+ *   (takeWalk);
+ * - `prepared-js`: the run hashed ahead (TupleHasher.hashRun), the walks in JavaScript: the run's
+ *   chain heads and first records touched ahead (warm: independent loads that overlap), then
+ *   find() per packet — what the pipeline did before the walk kernel, and does for a table
+ *   without one.
  *
  * Each sample is timed twice: wall clock and the process's CPU time (process.cpuUsage), since the
  * machine it runs on is shared and wall time counts other processes' time slices.
@@ -30,7 +32,7 @@ import { buildCReference, writeBenchResult, median, type BenchMetric } from './s
 import { makeFlows } from './conntrack-support.js';
 import { PREPARE_RUN } from '../src/pipeline/pipeline.js';
 import { ConntrackTable, CtStatus, NO_NODE, resolveConfig, WALK_UNDECIDED } from '../src/conntrack/table.js';
-import type { HashAlgorithm } from '../src/conntrack/tuple.js';
+import { HASH_RUN_RECORD_WORDS, putTupleRecord, type HashAlgorithm } from '../src/conntrack/tuple.js';
 
 const CONNECTIONS = 200_000;
 const LOOKUPS = 400_000;
@@ -97,12 +99,45 @@ let warmed = 0;
 const runGeneration = new Int32Array(PREPARE_RUN);
 
 /**
- * ConntrackInStage's order: hash a run ahead (TupleHasher.hashRun), then walk its chains in
- * WebAssembly (ConntrackTable.lookupRun) and take each result at its packet (takeWalk, find()
- * where it does not stand); `javascript`: warm the run's chain heads and records instead and walk
- * each packet with find() (the order before the walk kernel, and where a table has none).
+ * ConntrackInStage's order: put a run's tuples in the table's run (runRecords), hash them and walk
+ * their chains in WebAssembly in one go (ConntrackTable.lookupRun), and take each result at its
+ * packet (takeWalk; the tuple loaded and find() only where it does not stand).
  */
-function preparedRun(t: ConntrackTable, javascript: boolean): Rate {
+function preparedRun(t: ConntrackTable): Rate {
+  let misses = 0;
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  for (let from = 0; from < LOOKUPS; from += PREPARE_RUN) {
+    const n = Math.min(PREPARE_RUN, LOOKUPS - from);
+    const records = t.runRecords;
+    for (let k = 0; k < n; k++) {
+      const ports = keyPorts[from + k]!;
+      putTupleRecord(records, k * HASH_RUN_RECORD_WORDS, 4, 6, keySrc[from + k]! | 0, 0, 0, 0, keyDst[from + k]! | 0, 0, 0, 0, ports >>> 16, ports & 0xffff);
+    }
+    if (!t.lookupRun(n, 1000)) throw new Error('this table has no walk kernel');
+    const hashes = t.runHashes, node = t.walkNode, visitedOf = t.walkVisited, expiry = t.walkExpiry, bucket = t.walkBucket;
+    for (let k = 0; k < n; k++) runGeneration[k] = t.walkGeneration(bucket[k]!);
+    for (let k = 0; k < n; k++) {
+      let found = t.takeWalk(node[k]!, visitedOf[k]!, expiry[k]!, runGeneration[k]!, bucket[k]!, 0, 1000);
+      if (found < 0) {
+        const ports = keyPorts[from + k]!;
+        t.loadTuple(4, 6, keySrc[from + k]! | 0, 0, 0, 0, keyDst[from + k]! | 0, 0, 0, 0, ports >>> 16, ports & 0xffff);
+        if (found === WALK_UNDECIDED) found = t.find(hashes[k]!, 1000);
+      }
+      if (found === NO_NODE) misses++;
+    }
+  }
+  const r = rate(t0, c0);
+  if (misses) throw new Error(`${misses} lookups missed`);
+  return r;
+}
+
+/**
+ * The order before the walk kernel, and where a table has none: a run hashed ahead
+ * (TupleHasher.hashRun), its chain heads and first records touched (warm: independent loads that
+ * overlap), then the tuple loaded and find() per packet.
+ */
+function preparedJsRun(t: ConntrackTable): Rate {
   let misses = 0;
   const hasher = t.hasher;
   const runHashes = hasher.runHashes;
@@ -115,16 +150,11 @@ function preparedRun(t: ConntrackTable, javascript: boolean): Rate {
       hasher.setRunTuple(k, 4, 6, keySrc[from + k]! | 0, 0, 0, 0, keyDst[from + k]! | 0, 0, 0, 0, ports >>> 16, ports & 0xffff);
     }
     hasher.hashRun(n);
-    const walked = !javascript && t.lookupRun(hasher.runInput, runHashes, n, 1000);
-    if (walked) for (let k = 0; k < n; k++) runGeneration[k] = t.walkGeneration(runHashes[k]!);
-    else warmed = (warmed + t.warm(runHashes, n, runHeads)) | 0;
-    const node = t.walkNode, visitedOf = t.walkVisited, expiry = t.walkExpiry;
+    warmed = (warmed + t.warm(runHashes, n, runHeads)) | 0;
     for (let k = 0; k < n; k++) {
       const ports = keyPorts[from + k]!;
       t.loadTuple(4, 6, keySrc[from + k]! | 0, 0, 0, 0, keyDst[from + k]! | 0, 0, 0, 0, ports >>> 16, ports & 0xffff);
-      let found = walked ? t.takeWalk(node[k]!, visitedOf[k]!, expiry[k]!, runGeneration[k]!, 0, runHashes[k]!, 1000) : WALK_UNDECIDED;
-      if (found === WALK_UNDECIDED) found = t.find(runHashes[k]!, 1000);
-      if (found === NO_NODE) misses++;
+      if (t.find(runHashes[k]!, 1000) === NO_NODE) misses++;
     }
   }
   const r = rate(t0, c0);
@@ -166,7 +196,7 @@ for (const hash of ['siphash', 'jhash'] as const) {
     for (const mode of MODES) variants.push({ name: `${hash}-${buckets >= 1048576 ? '1M' : `${buckets / 1024}k`} ${mode}`, buckets, hash, mode, table });
   }
 }
-const lookupRun = (v: Variant): Rate => (v.mode === 'per-packet' ? perPacketRun(v.table) : preparedRun(v.table, v.mode === 'prepared-js'));
+const lookupRun = (v: Variant): Rate => (v.mode === 'per-packet' ? perPacketRun(v.table) : v.mode === 'prepared' ? preparedRun(v.table) : preparedJsRun(v.table));
 
 const cReference = buildCReference('conntrack-lookup');
 /** C reference M lookups per CPU second, by `${buckets} ${mode}`. */

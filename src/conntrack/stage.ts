@@ -17,7 +17,7 @@ import { icmpIsError, icmpPacket, NR_ICMP_TYPES, setQuotedTuple } from './proto-
 import { tcpPacket } from './proto-tcp.js';
 import { genericPacket, udpPacket } from './proto-udp.js';
 import { CtStatus, NO_NODE, PacketResult, WALK_UNDECIDED, type ConntrackTable, type PacketResultValue } from './table.js';
-import { HASH_RUN_CAPACITY, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, carriesPorts, icmpReplyType } from './tuple.js';
+import { HASH_RUN_CAPACITY, HASH_RUN_RECORD_WORDS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, carriesPorts, icmpReplyType, putTupleRecord } from './tuple.js';
 
 const BROKEN = PacketFlag.MALFORMED | PacketFlag.IP_PARTIAL;
 /** Flags a packet needs (TCP also needs PacketFlag.TCP) and must not have for prepare() to hash it ahead. */
@@ -65,6 +65,7 @@ export class ConntrackInStage implements PipelineStage {
   private preVisited = new Int32Array(0);
   private preExpiry = new Int32Array(0);
   private preGeneration = new Int32Array(0);
+  private preBucket = new Int32Array(0);
   /** The trace time (ns, as packet() gets it) when prepare() walked. */
   private preWalkedNs = new Float64Array(0);
   /** prepareRun(): the batch slot of each tuple of the run. */
@@ -88,6 +89,7 @@ export class ConntrackInStage implements PipelineStage {
       this.preVisited = new Int32Array(batch.capacity);
       this.preExpiry = new Int32Array(batch.capacity);
       this.preGeneration = new Int32Array(batch.capacity);
+      this.preBucket = new Int32Array(batch.capacity);
       this.preWalkedNs = new Float64Array(batch.capacity);
     }
     if (this.preparedBatch !== batch) {
@@ -97,18 +99,24 @@ export class ConntrackInStage implements PipelineStage {
     for (let start = from; start < to; start += HASH_RUN_CAPACITY) this.prepareRun(batch, index, start, Math.min(to, start + HASH_RUN_CAPACITY));
   }
 
-  /** prepare() for at most HASH_RUN_CAPACITY packets: their tuples hashed in one run (hashRun), then their chains walked (or warmed). */
+  /**
+   * prepare() for at most HASH_RUN_CAPACITY packets: their tuples put in the table's run, hashed
+   * and their chains walked there in one go (ConntrackTable.lookupRun), or hashed and warmed.
+   */
   private prepareRun(batch: PacketBatch, index: Uint32Array | null, from: number, to: number): void {
     if (this.runSlots.length < to - from) {
       this.runSlots = new Int32Array(to - from);
       this.runHeads = new Int32Array(to - from);
     }
-    const hasher = this.table.hasher;
+    const t = this.table;
     const flagsOf = batch.flags;
     const protoOf = batch.proto;
+    const l3Of = batch.l3;
     const s = batch.src;
     const d = batch.dst;
     const slots = this.runSlots;
+    // Written straight into the run (ConntrackTable.setRunTuple, with the view held for the run).
+    const records = t.runRecords;
     let k = 0;
     for (let j = from; j < to; j++) {
       const i = index === null ? j : index[j]!;
@@ -117,38 +125,44 @@ export class ConntrackInStage implements PipelineStage {
       const proto = protoOf[i]!;
       if (!carriesPorts(proto) || (proto === IPPROTO_TCP && (flags & PacketFlag.TCP) === 0)) continue;
       const w = i * 4;
-      // IPv4 packets hold zeros in address words 1..3, as the tuple does.
-      hasher.setRunTuple(k, batch.l3[i]!, proto, s[w]! | 0, s[w + 1]! | 0, s[w + 2]! | 0, s[w + 3]! | 0, d[w]! | 0, d[w + 1]! | 0, d[w + 2]! | 0, d[w + 3]! | 0, batch.sport[i]!, batch.dport[i]!);
+      const l3 = l3Of[i]!;
+      // IPv4: address words 1..3 are not read (zero in the tuple).
+      const at = Math.imul(k, HASH_RUN_RECORD_WORDS);
+      if (l3 === 6) putTupleRecord(records, at, 6, proto, s[w]! | 0, s[w + 1]! | 0, s[w + 2]! | 0, s[w + 3]! | 0, d[w]! | 0, d[w + 1]! | 0, d[w + 2]! | 0, d[w + 3]! | 0, batch.sport[i]!, batch.dport[i]!);
+      else putTupleRecord(records, at, 4, proto, s[w]! | 0, 0, 0, 0, d[w]! | 0, 0, 0, 0, batch.sport[i]!, batch.dport[i]!);
       slots[k++] = i;
     }
-    hasher.hashRun(k);
-    const hashes = hasher.runHashes;
-    const preHash = this.preHash;
-    const preReady = this.preReady;
-    for (let m = 0; m < k; m++) {
-      const i = slots[m]!;
-      preHash[i] = hashes[m]!;
-      preReady[i] = 1;
-    }
-    const t = this.table;
+    const nowNs = this.latestNs;
     // The walks themselves, in WebAssembly, where the table has the kernel; packet() takes each
     // result while it stands. Else the chains are warmed for packet()'s walk.
+    const walked = t.lookupRun(k, nsToMs(nowNs));
+    const hashes = t.runHashes;
+    const preHash = this.preHash;
+    const preReady = this.preReady;
     const preNode = this.preNode;
-    const nowNs = this.latestNs;
-    if (t.lookupRun(hasher.runInput, hashes, k, nsToMs(nowNs))) {
+    if (walked) {
       const preWalkedNs = this.preWalkedNs;
-      const node = t.walkNode, visited = t.walkVisited, expiry = t.walkExpiry;
-      const preVisited = this.preVisited, preExpiry = this.preExpiry, preGeneration = this.preGeneration;
+      const node = t.walkNode, visited = t.walkVisited, expiry = t.walkExpiry, bucket = t.walkBucket;
+      const preVisited = this.preVisited, preExpiry = this.preExpiry, preGeneration = this.preGeneration, preBucket = this.preBucket;
       for (let m = 0; m < k; m++) {
         const i = slots[m]!;
+        preHash[i] = hashes[m]!;
+        preReady[i] = 1;
         preNode[i] = node[m]!;
         preVisited[i] = visited[m]!;
         preExpiry[i] = expiry[m]!;
-        preGeneration[i] = t.walkGeneration(hashes[m]!);
+        const b = bucket[m]!;
+        preBucket[i] = b;
+        preGeneration[i] = t.walkGeneration(b);
         preWalkedNs[i] = nowNs;
       }
     } else {
-      for (let m = 0; m < k; m++) preNode[slots[m]!] = WALK_UNDECIDED;
+      for (let m = 0; m < k; m++) {
+        const i = slots[m]!;
+        preHash[i] = hashes[m]!;
+        preReady[i] = 1;
+        preNode[i] = WALK_UNDECIDED;
+      }
       this.warmed = (this.warmed + t.warm(hashes, k, this.runHeads)) | 0;
     }
   }
@@ -214,16 +228,24 @@ export class ConntrackInStage implements PipelineStage {
     }
     const s = batch.src;
     const d = batch.dst;
+    // The walk prepare() did, while it stands (see ConntrackTable.takeWalk); else find(). The
+    // table needs the packet's tuple only for find() and for a new entry.
     let hash: number;
+    let node = WALK_UNDECIDED;
+    let loaded = true;
     if (prepared) {
-      t.loadTuple(l3, proto, s[w]! | 0, s[w + 1]! | 0, s[w + 2]! | 0, s[w + 3]! | 0, d[w]! | 0, d[w + 1]! | 0, d[w + 2]! | 0, d[w + 3]! | 0, sport, dport);
       hash = this.preHash[i]!;
+      node = t.takeWalk(this.preNode[i]!, this.preVisited[i]!, this.preExpiry[i]!, this.preGeneration[i]!, this.preBucket[i]!, (nowNs - this.preWalkedNs[i]!) / 1e6, nowMs);
+      loaded = false;
     } else {
       hash = t.setTuple(l3, proto, s[w]! | 0, s[w + 1]! | 0, s[w + 2]! | 0, s[w + 3]! | 0, d[w]! | 0, d[w + 1]! | 0, d[w + 2]! | 0, d[w + 3]! | 0, sport, dport);
     }
     for (let attempt = 0; attempt < 2; attempt++) {
-      // The walk prepare() did, while it stands (see ConntrackTable.takeWalk); else find().
-      let node = prepared && attempt === 0 ? t.takeWalk(this.preNode[i]!, this.preVisited[i]!, this.preExpiry[i]!, this.preGeneration[i]!, (nowNs - this.preWalkedNs[i]!) / 1e6, hash, nowMs) : WALK_UNDECIDED;
+      if (attempt > 0) node = WALK_UNDECIDED;
+      if (node < 0 && !loaded) {
+        t.loadTuple(l3, proto, s[w]! | 0, s[w + 1]! | 0, s[w + 2]! | 0, s[w + 3]! | 0, d[w]! | 0, d[w + 1]! | 0, d[w + 2]! | 0, d[w + 3]! | 0, sport, dport);
+        loaded = true;
+      }
       if (node === WALK_UNDECIDED) node = t.find(hash, nowMs);
       let c: number;
       let dir: number;

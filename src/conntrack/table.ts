@@ -23,7 +23,7 @@
 import { ChainWalk } from './chain-walk.js';
 import { NAT_STATUS_DST, NAT_STATUS_SRC, type ConntrackView } from './view.js';
 import { TcpState, Timeouts } from './timeouts.js';
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, icmpReplyType, reciprocalScale, TupleHasher, type HashAlgorithm } from './tuple.js';
+import { HASH_RUN_CAPACITY, HASH_RUN_RECORD_WORDS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, icmpReplyType, putTupleRecord, reciprocalScale, TupleHasher, type HashAlgorithm } from './tuple.js';
 
 /**
  * End of a chain (and "no entry"). The chain arrays are Int32Arrays so that node numbers, tuple
@@ -282,7 +282,7 @@ export class ConntrackTable implements ConntrackView {
     this.tcpBeLiberal = config.tcpBeLiberal;
     if (ChainWalk.available) {
       try {
-        this.walk = new ChainWalk(this.buckets, 0);
+        this.walk = new ChainWalk(this.buckets, 0, this.max * NodeLayout.CONN_WORDS, this.hasher);
       } catch (e) {
         // No memory for it (a huge table): plain arrays.
         if (!(e instanceof RangeError)) throw e;
@@ -340,7 +340,7 @@ export class ConntrackTable implements ConntrackView {
         if (n < 0) continue;
         // The connection record's first and last words: a 40-byte record may straddle two lines.
         const cb = Math.imul(n & ~1, NodeLayout.NODE_WORDS);
-        sum = (sum + nodes[(cb + NodeLayout.EXPIRES) | 0]! + nodes[(cb + NodeLayout.META) | 0]!) | 0;
+        sum = (sum + nodes[cb]! + nodes[(cb + NodeLayout.META) | 0]!) | 0;
         cursor[k] = nodes[Math.imul(n, NodeLayout.NODE_WORDS)]!;
       }
     }
@@ -457,23 +457,41 @@ export class ConntrackTable implements ConntrackView {
     s.visitHistogram[visited < Walk.HISTOGRAM_SLOTS - 1 ? visited : Walk.HISTOGRAM_SLOTS - 1]!++;
   }
 
+  /** Where setRunTuple puts the next run's tuples (the walk kernel's memory, else the hasher's). */
+  get runRecords(): Int32Array {
+    return this.walk ? this.walk.runRecords : this.hasher.runInput;
+  }
+
+  /** Puts tuple k of the next run (lookupRun) in place, as TupleHasher.setRunTuple does. */
+  setRunTuple(k: number, l3: number, proto: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): void {
+    putTupleRecord(this.runRecords, Math.imul(k, HASH_RUN_RECORD_WORDS), l3, proto, s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);
+  }
+
   /**
-   * ____nf_conntrack_find for a run of tuples at once, in WebAssembly (chain-walk.wat), for
-   * ConntrackInStage.prepare: `records` and `hashes` as TupleHasher.runInput and runHashes hold
-   * them, `nowMs` the clock then. Per tuple k, walkNode[k] (the node, NO_NODE, or WALK_UNDECIDED),
-   * walkVisited[k] and walkExpiry[k] (the walked node that expires first): what takeWalk needs, with
-   * walkGeneration(hash) at this call. Counts nothing (takeWalk does, as find would). False when
-   * the table has no walk kernel (warm() is the way there).
+   * hash_conntrack_raw and ____nf_conntrack_find for a run of tuples at once, for
+   * ConntrackInStage.prepare: the first `count` tuples put with setRunTuple are hashed into
+   * runHashes (hashInt32 of each) and, where the table has the walk kernel (chain-walk.wat, in the
+   * same memory), their chains walked with the clock at `nowMs`: per tuple k, walkNode[k] (the
+   * node, NO_NODE, or WALK_UNDECIDED), walkVisited[k], walkExpiry[k] (the walked node that
+   * expires first) and walkBucket[k]: what takeWalk needs, with walkGeneration(bucket) at this
+   * call. Counts nothing (takeWalk does, as find would). Returns whether it walked (false: hashes
+   * only; warm() is the way there).
    */
-  lookupRun(records: Int32Array, hashes: Int32Array, count: number, nowMs: number): boolean {
+  lookupRun(count: number, nowMs: number): boolean {
+    if (count > HASH_RUN_CAPACITY) throw new RangeError(`lookupRun takes at most ${HASH_RUN_CAPACITY} tuples, got ${count}`);
     const walk = this.walk;
-    if (walk === null) return false;
-    if (count > walk.runCapacity) throw new RangeError(`lookupRun takes at most ${walk.runCapacity} tuples, got ${count}`);
-    this.warmSum = (this.warmSum + walk.lookupRun(records, hashes, count, nowMs)) | 0;
+    if (walk === null) {
+      this.hasher.hashRun(count);
+      return false;
+    }
+    this.warmSum = (this.warmSum + walk.lookupRun(count, nowMs)) | 0;
     return true;
   }
 
-  /** lookupRun's results (views: valid until the next lookupRun or grow). */
+  /** lookupRun's hashes and results (views: valid until the next lookupRun or grow). */
+  get runHashes(): Int32Array {
+    return this.walk ? this.walk.runHashes : this.hasher.runHashes;
+  }
   get walkNode(): Int32Array {
     return this.walk ? this.walk.runNode : EMPTY;
   }
@@ -483,23 +501,26 @@ export class ConntrackTable implements ConntrackView {
   get walkExpiry(): Int32Array {
     return this.walk ? this.walk.runExpiry : EMPTY;
   }
+  get walkBucket(): Int32Array {
+    return this.walk ? this.walk.runBucket : EMPTY;
+  }
 
-  /** The change count of the group of `hash`'s bucket (see takeWalk). */
-  walkGeneration(hash: number): number {
-    return this.groupGeneration[reciprocalScale(hash, this.buckets) & Walk.GROUP_MASK]!;
+  /** The change count of the group of `bucket` (see takeWalk). */
+  walkGeneration(bucket: number): number {
+    return this.groupGeneration[bucket & Walk.GROUP_MASK]!;
   }
 
   /**
-   * A lookupRun result for the tuple of `hash` taken as find(hash, nowMs) would return it now,
+   * A lookupRun result for a tuple of `bucket` taken as find(hash, nowMs) would return it now,
    * counted as find counts. It stands when nothing the walk saw has changed since (`generation`,
-   * walkGeneration(hash) then, is what it is now), no node it walked has expired by `nowMs` (the
+   * walkGeneration(bucket) then, is what it is now), no node it walked has expired by `nowMs` (the
    * first to expire has not) and it is younger than Walk.HORIZON_MS (`ageMs`: trace time since
    * lookupRun, from the caller's unwrapped clock), within which an expiry moved earlier cannot
    * pass unless refresh marked it. The clock must not go back (nor for any refresh in between).
-   * WALK_UNDECIDED when it does not stand (or was undecided): call find().
+   * WALK_UNDECIDED when it does not stand (or was undecided): load the tuple and call find().
    */
-  takeWalk(node: number, visited: number, expiry: number, generation: number, ageMs: number, hash: number, nowMs: number): number {
-    if (node === WALK_UNDECIDED || !(ageMs < Walk.HORIZON_MS) || generation !== this.walkGeneration(hash) || ((expiry - nowMs) | 0) <= 0) {
+  takeWalk(node: number, visited: number, expiry: number, generation: number, bucket: number, ageMs: number, nowMs: number): number {
+    if (node === WALK_UNDECIDED || !(ageMs < Walk.HORIZON_MS) || generation !== this.groupGeneration[bucket & Walk.GROUP_MASK] || ((expiry - nowMs) | 0) <= 0) {
       this.walksRedone++;
       return WALK_UNDECIDED;
     }

@@ -15,7 +15,6 @@
  * value (80 = 80). ICMP: sport = id, dport = type << 8 | code (the bytes of dst.u.icmp).
  */
 import { jhash2Words9 } from '../hash/jhash.js';
-import type { SipKey } from '../hash/siphash.js';
 import { TUPLE_HASH_WASM } from '../hash/tuple-hash-wasm.js';
 import { HOST_LITTLE_ENDIAN } from '../trace/batch.js';
 import { EmbeddedModule } from '../wasm.js';
@@ -127,33 +126,58 @@ export const HASH_RUN_CAPACITY = 1024;
 /** Words of one record of `TupleHasher.runInput` (RunRecord.WORDS, for other modules). */
 export const HASH_RUN_RECORD_WORDS: number = RunRecord.WORDS;
 
-/** Writes one tuple as record `b` (its first word) of a tuple-hash.wat input. */
-function putTupleRecord(input: Int32Array, b: number, meta: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): void {
-  input[b] = s0; input[b + 1] = s1; input[b + 2] = s2; input[b + 3] = s3;
-  input[b + 4] = d0; input[b + 5] = d1; input[b + 6] = d2; input[b + 7] = d3;
+/**
+ * Writes one tuple as record `b` (its first word) of a tuple-hash.wat input. An IPv4 tuple's
+ * address words 1..3 are not written: the kernels do not read them (they are zero in the tuple).
+ */
+export function putTupleRecord(input: Int32Array, b: number, l3: number, proto: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): void {
+  input[b] = s0;
+  input[b + 4] = d0;
   input[b + RunRecord.PORTS] = sport | (dport << 16);
-  input[b + RunRecord.META] = meta;
+  if (l3 === 6) {
+    input[b + 1] = s1; input[b + 2] = s2; input[b + 3] = s3;
+    input[b + 5] = d1; input[b + 6] = d2; input[b + 7] = d3;
+    input[b + RunRecord.META] = proto | RunRecord.L3NUM_IPV6;
+  } else {
+    input[b + RunRecord.META] = proto | RunRecord.L3NUM_IPV4;
+  }
 }
-/** Where tuple-hash.wat keeps its input records and its outputs in its memory. */
-const RUN_INPUT_BYTE = 64;
+
+/** Bytes of tuple-hash.wat's key block (key, message scratch, jhash2 seed). */
+export const HASH_KEY_BYTES = 64;
+/** Where a TupleHasher's own page holds its key block, input records and outputs. */
+const RUN_INPUT_BYTE = HASH_KEY_BYTES;
 const RUN_OUTPUT_BYTE = RUN_INPUT_BYTE + HASH_RUN_CAPACITY * RunRecord.WORDS * 4;
 
 const tupleHashModule = new EmbeddedModule(TUPLE_HASH_WASM);
 
+/** A tuple-hash.wat run over records and outputs at fixed places in one memory. */
+export type HashRunKernel = (count: number) => void;
+
 /**
- * An instance of tuple-hash.wat for one hasher: its key (SipHash) or seed (jhash2) in the
- * instance's memory, the run's records and outputs as views of that memory.
+ * An instance of tuple-hash.wat on `memory`, hashing `count` records at `recordsAt` into
+ * `hashesAt` with the key block at `keyAt` (filled here from the hasher's key or seed). Only on
+ * little-endian hosts for a memory whose records JavaScript writes through typed arrays.
  */
-function runKernel(jhash: boolean, key: SipKey, jseed: number): { run: (count: number) => void; input: Int32Array; output: Int32Array } {
-  const instance = new WebAssembly.Instance(tupleHashModule.module, {});
-  const memory = instance.exports['memory'] as WebAssembly.Memory;
+function hashRunOn(memory: WebAssembly.Memory, jhash: boolean, key: Uint32Array, jseed: number, keyAt: number, recordsAt: number, hashesAt: number): HashRunKernel {
+  const instance = new WebAssembly.Instance(tupleHashModule.module, { env: { memory } });
   // WebAssembly memory is little-endian whatever the host.
-  const header = new DataView(memory.buffer, 0, RUN_INPUT_BYTE);
-  for (let i = 0; i < 4; i++) header.setUint32(4 * i, key[i]!, true);
-  header.setInt32(56, jseed, true);
+  const block = new DataView(memory.buffer, keyAt, HASH_KEY_BYTES);
+  for (let i = 0; i < 4; i++) block.setUint32(4 * i, key[i]!, true);
+  block.setInt32(56, jseed, true);
+  const kernel = instance.exports[jhash ? 'jhashRun' : 'hashRun'] as (count: number, records: number, hashes: number, keyBlock: number) => void;
+  return (count: number): void => kernel(count, recordsAt, hashesAt, keyAt);
+}
+
+/**
+ * An instance of tuple-hash.wat for one hasher, on a page of its own: its key block, the run's
+ * records and outputs as views of that page.
+ */
+function runKernel(jhash: boolean, key: Uint32Array, jseed: number): { run: HashRunKernel; input: Int32Array; output: Int32Array } {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const kernel = hashRunOn(memory, jhash, key, jseed, 0, RUN_INPUT_BYTE, RUN_OUTPUT_BYTE);
   const input = new Int32Array(memory.buffer, RUN_INPUT_BYTE, HASH_RUN_CAPACITY * RunRecord.WORDS);
   const output = new Int32Array(memory.buffer, RUN_OUTPUT_BYTE, HASH_RUN_CAPACITY);
-  const kernel = instance.exports[jhash ? 'jhashRun' : 'hashRun'] as (count: number) => void;
   if (HOST_LITTLE_ENDIAN) return { run: kernel, input, output };
   // A big-endian host's typed arrays hold the words byte-swapped for the kernel: swap the
   // records in and back, and the hashes out.
@@ -187,7 +211,7 @@ export class TupleHasher {
   /** hashRun's output: the hash of each input record, as hashInt32 gives it. */
   readonly runHashes: Int32Array;
   /** tuple-hash.wat's hashRun (SipHash) or jhashRun of this hasher's instance. */
-  private readonly runKernel: (count: number) => void;
+  private readonly runKernel: HashRunKernel;
   /**
    * A second instance for one SipHash at a time (hashInt32, hashIpv4), so that a single hash
    * never overwrites a run's records or hashes (a jhash2 hasher never calls it: the run's). One
@@ -196,7 +220,7 @@ export class TupleHasher {
    */
   private readonly oneInput: Int32Array;
   private readonly oneHash: Int32Array;
-  private readonly oneKernel: (count: number) => void;
+  private readonly oneKernel: HashRunKernel;
 
   constructor(algorithm: HashAlgorithm = 'siphash', seed: number = DEFAULT_HASH_SEED, zone = 0) {
     if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`hash seed must be a whole number >= 0, got ${seed}`);
@@ -229,8 +253,16 @@ export class TupleHasher {
    * 1..3 zero, as PacketBatch holds them).
    */
   setRunTuple(k: number, l3: number, proto: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): void {
-    putTupleRecord(this.runInput, Math.imul(k, RunRecord.WORDS), proto | (l3 === 6 ? RunRecord.L3NUM_IPV6 : RunRecord.L3NUM_IPV4),
-      s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);
+    putTupleRecord(this.runInput, Math.imul(k, RunRecord.WORDS), l3, proto, s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);
+  }
+
+  /**
+   * This hasher's run (hashRun) over records and outputs in another memory (a conntrack table's
+   * chain-walk memory, so that a run is hashed where it is walked, nothing copied): `keyAt` a
+   * HASH_KEY_BYTES block there, which this fills. Little-endian hosts only (see ChainWalk).
+   */
+  runKernelOn(memory: WebAssembly.Memory, keyAt: number, recordsAt: number, hashesAt: number): HashRunKernel {
+    return hashRunOn(memory, this.jhash, this.key, this.jseed, keyAt, recordsAt, hashesAt);
   }
 
   /**
@@ -260,12 +292,12 @@ export class TupleHasher {
       return jhash2Words9(bswap32i(s0), bswap32i(s1), bswap32i(s2), bswap32i(s3), bswap16(sport) | (NFPROTO_IPV6 << 16),
         bswap32i(d0), bswap32i(d1), bswap32i(d2), bswap32i(d3), this.jseed ^ ((bswap16(dport) << 16) | proto));
     }
-    return this.sipOne(proto | RunRecord.L3NUM_IPV6, s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);
+    return this.sipOne(6, proto, s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);
   }
 
   /** One SipHash of a tuple in the second WebAssembly instance (see oneKernel). */
-  private sipOne(meta: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): number {
-    putTupleRecord(this.oneInput, 0, meta, s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);
+  private sipOne(l3: number, proto: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): number {
+    putTupleRecord(this.oneInput, 0, l3, proto, s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);
     this.oneKernel(1);
     return this.oneHash[0]!;
   }
@@ -273,6 +305,6 @@ export class TupleHasher {
   /** hashInt32() of an IPv4 tuple: address words 1..3 are zero in the tuple, so they are not swapped. */
   hashIpv4(proto: number, s0: number, d0: number, sport: number, dport: number): number {
     if (this.jhash) return jhash2Ipv4Tuple(bswap32i(s0), bswap16(sport) | (NFPROTO_IPV4 << 16), bswap32i(d0), this.jseed ^ ((bswap16(dport) << 16) | proto));
-    return this.sipOne(proto | RunRecord.L3NUM_IPV4, s0, 0, 0, 0, d0, 0, 0, 0, sport, dport);
+    return this.sipOne(4, proto, s0, 0, 0, 0, d0, 0, 0, 0, sport, dport);
   }
 }

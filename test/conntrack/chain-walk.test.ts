@@ -92,18 +92,20 @@ function replay(hash: HashAlgorithm, steps: Step[], walks: boolean): { results: 
     else if (s.kind === 'refresh') { const c = pickLive(s.pick); if (c !== NO_NODE && t.isLive(c)) t.refresh(c, now, s.timeoutMs); }
     else if (s.kind === 'kill') { const c = pickLive(s.pick); if (c !== NO_NODE && t.isLive(c)) t.kill(c); }
     else {
-      const hasher = t.hasher;
       const hashes: number[] = [];
       s.lookups.forEach(({ t: x, reply }, k) => {
         const a = reply ? x.d : x.s, b = reply ? x.s : x.d;
-        hasher.setRunTuple(k, x.l3, x.proto, a[0]! | 0, a[1]! | 0, a[2]! | 0, a[3]! | 0, b[0]! | 0, b[1]! | 0, b[2]! | 0, b[3]! | 0, reply ? x.dport : x.sport, reply ? x.sport : x.dport);
+        t.setRunTuple(k, x.l3, x.proto, a[0]! | 0, a[1]! | 0, a[2]! | 0, a[3]! | 0, b[0]! | 0, b[1]! | 0, b[2]! | 0, b[3]! | 0, reply ? x.dport : x.sport, reply ? x.sport : x.dport);
       });
-      hasher.hashRun(s.lookups.length);
-      for (let k = 0; k < s.lookups.length; k++) hashes.push(hasher.runHashes[k]!);
-      const ahead: { node: number; visited: number; expiry: number; generation: number }[] = [];
+      const walked = t.lookupRun(s.lookups.length, now);
+      for (let k = 0; k < s.lookups.length; k++) hashes.push(t.runHashes[k]!);
+      const ahead: { node: number; visited: number; expiry: number; generation: number; bucket: number }[] = [];
       const walkedMs = now;
-      if (walks && t.lookupRun(hasher.runInput, hasher.runHashes, s.lookups.length, now)) {
-        for (let k = 0; k < s.lookups.length; k++) ahead.push({ node: t.walkNode[k]!, visited: t.walkVisited[k]!, expiry: t.walkExpiry[k]!, generation: t.walkGeneration(hashes[k]!) });
+      if (walks && walked) {
+        for (let k = 0; k < s.lookups.length; k++) {
+          const bucket = t.walkBucket[k]!;
+          ahead.push({ node: t.walkNode[k]!, visited: t.walkVisited[k]!, expiry: t.walkExpiry[k]!, generation: t.walkGeneration(bucket), bucket });
+        }
       }
       now += s.tick;
       s.lookups.forEach(({ t: x, reply }, k) => {
@@ -111,10 +113,12 @@ function replay(hash: HashAlgorithm, steps: Step[], walks: boolean): { results: 
         change(s.between[k] ?? 'none', s.pick + k, s.lookups[(k + 1) % s.lookups.length]!.t, s.lookups[k]!);
         // Time goes on between packets: an expiry moved earlier may pass before the next lookup.
         now += (s.pick + k) % 7 === 6 ? 600 : (s.pick + k) % 3;
-        hashOf(t, x, reply); // loads the tuple, as packet() does
         const w = ahead[k];
-        let node = w === undefined ? WALK_UNDECIDED : t.takeWalk(w.node, w.visited, w.expiry, w.generation, now - walkedMs, hashes[k]!, now);
-        if (node === WALK_UNDECIDED) node = t.find(hashes[k]!, now);
+        let node = w === undefined ? WALK_UNDECIDED : t.takeWalk(w.node, w.visited, w.expiry, w.generation, w.bucket, now - walkedMs, now);
+        if (node === WALK_UNDECIDED) {
+          expect(hashOf(t, x, reply)).toBe(hashes[k]); // loads the tuple, as packet() does, and checks the run's hash
+          node = t.find(hashes[k]!, now);
+        }
         results.push(node);
       });
     }
@@ -155,11 +159,9 @@ describe('lookupRun compares the whole tuple', () => {
     const c = t.alloc(t.setTuple(4, 6, 0x0a000000 + a, 0, 0, 0, 0xc0000201, 0, 0, 0, 1000, 80), 0);
     t.refresh(c, 0, 1_000_000);
     expect(t.confirm(c)).toBe(true);
-    const hasher = t.hasher;
-    hasher.setRunTuple(0, 4, 17, 0x0a000000 + a, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 80);
-    hasher.setRunTuple(1, 4, 6, 0x0a000000 + a, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 80);
-    hasher.hashRun(2);
-    expect(t.lookupRun(hasher.runInput, hasher.runHashes, 2, 10)).toBe(true);
+    t.setRunTuple(0, 4, 17, 0x0a000000 + a, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 80);
+    t.setRunTuple(1, 4, 6, 0x0a000000 + a, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 80);
+    expect(t.lookupRun(2, 10)).toBe(true);
     expect([t.walkNode[0], t.walkNode[1]]).toEqual([NO_NODE, 2 * c]);
     expect(t.walkVisited[0]).toBeGreaterThanOrEqual(1);
   });
@@ -168,54 +170,58 @@ describe('lookupRun compares the whole tuple', () => {
 describe('a walk result stands only while the walked nodes are alive', () => {
   const setUp = (): { t: ConntrackTable; c: number; hash: number } => {
     const t = new ConntrackTable(resolveConfig({ buckets: 512, max: 600, hash: 'jhash' }));
-    const c = t.alloc(t.setTuple(4, 17, 0x0a000001, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 53), 1000);
+    const hash = t.setTuple(4, 17, 0x0a000001, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 53);
+    const c = t.alloc(hash, 1000);
     t.refresh(c, 1000, 1_000_000);
     expect(t.confirm(c)).toBe(true);
-    t.hasher.setRunTuple(0, 4, 17, 0x0a000001, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 53);
-    t.hasher.hashRun(1);
-    return { t, c, hash: t.hasher.runHashes[0]! };
+    return { t, c, hash };
   };
-  const walk = (t: ConntrackTable, hash: number): [number, number, number, number] => {
-    expect(t.lookupRun(t.hasher.runInput, t.hasher.runHashes, 1, 1000)).toBe(true);
-    return [t.walkNode[0]!, t.walkVisited[0]!, t.walkExpiry[0]!, t.walkGeneration(hash)];
+  /** lookupRun of the connection's tuple: node, visited, expiry, generation, bucket. */
+  const walk = (t: ConntrackTable, hash: number): [number, number, number, number, number] => {
+    t.setRunTuple(0, 4, 17, 0x0a000001, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 53);
+    expect(t.lookupRun(1, 1000)).toBe(true);
+    expect(t.runHashes[0]).toBe(hash);
+    const bucket = t.walkBucket[0]!;
+    expect(bucket).toBe(Math.floor(((hash >>> 0) * 512) / 2 ** 32)); // reciprocal_scale
+    return [t.walkNode[0]!, t.walkVisited[0]!, t.walkExpiry[0]!, t.walkGeneration(bucket), bucket];
   };
 
   it.runIf(ChainWalk.available)('taken while nothing changed and within the horizon', () => {
     const { t, c, hash } = setUp();
-    const [node, visited, expiry, generation] = walk(t, hash);
+    const [node, visited, expiry, generation, bucket] = walk(t, hash);
     expect(node).toBe(2 * c);
-    expect(t.takeWalk(node, visited, expiry, generation, 999, hash, 1999)).toBe(2 * c);
-    expect(t.takeWalk(node, visited, expiry, generation, 1000, hash, 2000)).toBe(WALK_UNDECIDED); // past the horizon
+    expect(t.takeWalk(node, visited, expiry, generation, bucket, 999, 1999)).toBe(2 * c);
+    expect(t.takeWalk(node, visited, expiry, generation, bucket, 1000, 2000)).toBe(WALK_UNDECIDED); // past the horizon
   });
 
   it.runIf(ChainWalk.available)('not taken once a refresh moved the expiry close enough to pass', () => {
     const { t, c, hash } = setUp();
-    const [node, visited, expiry, generation] = walk(t, hash);
+    const [node, visited, expiry, generation, bucket] = walk(t, hash);
     t.refresh(c, 1000, 1); // a timeout under the horizon: the chain's group is marked changed
-    expect(t.takeWalk(node, visited, expiry, generation, 5, hash, 1005)).toBe(WALK_UNDECIDED);
+    expect(t.takeWalk(node, visited, expiry, generation, bucket, 5, 1005)).toBe(WALK_UNDECIDED);
     expect(t.find(hash, 1005)).toBe(NO_NODE);
     expect(t.stats.expired).toBe(1);
   });
 
   it.runIf(ChainWalk.available)('taken after a refresh to an earlier expiry that cannot pass within the horizon', () => {
     const { t, c, hash } = setUp();
-    const [node, visited, expiry, generation] = walk(t, hash);
+    const [node, visited, expiry, generation, bucket] = walk(t, hash);
     t.refresh(c, 1000, 1000); // earlier than before, but at the horizon: nothing marked
-    expect(t.takeWalk(node, visited, expiry, generation, 999, hash, 1999)).toBe(2 * c);
+    expect(t.takeWalk(node, visited, expiry, generation, bucket, 999, 1999)).toBe(2 * c);
     expect(t.find(hash, 1999)).toBe(2 * c);
   });
 
   it.runIf(ChainWalk.available)('not taken once the chain changed (a connection linked into its bucket group)', () => {
     const { t, hash } = setUp();
-    const [node, visited, expiry, generation] = walk(t, hash);
+    const [node, visited, expiry, generation, bucket] = walk(t, hash);
     // Another connection whose bucket falls in the same group (bucket & 4095): with 512 buckets, any whose bucket is the same.
     let x = 2;
-    const bucket = (h: number): number => Math.floor(((h >>> 0) * 512) / 2 ** 32);
-    while (bucket(t.setTuple(4, 17, 0x0a000000 + x, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 53)) !== bucket(hash)) x++;
+    const bucketOf = (h: number): number => Math.floor(((h >>> 0) * 512) / 2 ** 32);
+    while (bucketOf(t.setTuple(4, 17, 0x0a000000 + x, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 53)) !== bucket) x++;
     const d = t.alloc(t.setTuple(4, 17, 0x0a000000 + x, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1000, 53), 1000);
     t.refresh(d, 1000, 1_000_000);
     expect(t.confirm(d)).toBe(true);
-    expect(t.takeWalk(node, visited, expiry, generation, 1, hash, 1001)).toBe(WALK_UNDECIDED);
+    expect(t.takeWalk(node, visited, expiry, generation, bucket, 1, 1001)).toBe(WALK_UNDECIDED);
   });
 });
 
@@ -239,7 +245,9 @@ describe('a table whose walk memory cannot grow', () => {
         t.setTuple(4, 6, 0x0a000000 + i, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1024 + (i % 50000), 443);
         expect(t.find(hashes[i]!, 1)).toBe(2 * i);
       }
-      expect(t.lookupRun(t.hasher.runInput, t.hasher.runHashes, 1, 1)).toBe(false);
+      t.setRunTuple(0, 4, 6, 0x0a000000, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1024, 443);
+      expect(t.lookupRun(1, 1)).toBe(false);
+      expect(t.runHashes[0]).toBe(hashes[0]); // hashed all the same (the hasher's run)
     } finally {
       grow.mockRestore();
     }
