@@ -253,3 +253,58 @@ describe('a table whose walk memory cannot grow', () => {
     }
   });
 });
+
+describe('the walk memory', () => {
+  /** Fills a table past its first capacity (4096) and checks every entry is found, by find() and by a run walked ahead. */
+  const fillAndFind = (t: ConntrackTable, n: number): void => {
+    const hashes: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const h = t.setTuple(4, 6, 0x0a000000 + i, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1024 + (i % 50000), 443);
+      const c = t.alloc(h, 0);
+      t.refresh(c, 0, 1_000_000);
+      expect(t.confirm(c)).toBe(true);
+      hashes.push(h);
+    }
+    expect(t.capacity).toBeGreaterThan(4096);
+    for (let from = 0; from < n; from += 1000) {
+      const count = Math.min(1000, n - from);
+      for (let k = 0; k < count; k++) t.setRunTuple(k, 4, 6, 0x0a000000 + from + k, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1024 + ((from + k) % 50000), 443);
+      expect(t.lookupRun(count, 1)).toBe(true);
+      for (let k = 0; k < count; k++) {
+        expect(t.runHashes[k]).toBe(hashes[from + k]);
+        expect(t.walkNode[k]).toBe(2 * (from + k));
+      }
+    }
+  };
+
+  it.runIf(ChainWalk.available)('is reserved for max connections at once: the table grows without growing it (a grow would detach every view)', () => {
+    const grow = vi.spyOn(WebAssembly.Memory.prototype, 'grow');
+    try {
+      fillAndFind(new ConntrackTable(resolveConfig({ buckets: 1024, max: 20_000, hash: 'jhash' })), 9000);
+      expect(grow).not.toHaveBeenCalled();
+    } finally {
+      grow.mockRestore();
+    }
+  });
+
+  it.runIf(ChainWalk.available)('starts small and grows where that much memory cannot be had', () => {
+    const Real = WebAssembly.Memory;
+    const pages: number[] = [];
+    const limited = vi.spyOn(WebAssembly, 'Memory').mockImplementation(function (descriptor: WebAssembly.MemoryDescriptor) {
+      pages.push(descriptor.initial);
+      if (descriptor.initial > 200) throw new RangeError('WebAssembly.Memory(): could not allocate memory');
+      return new Real(descriptor);
+    });
+    const grow = vi.spyOn(Real.prototype, 'grow');
+    try {
+      // 1M buckets (4 MiB of heads) fit in 200 pages (12.5 MiB); max 1M connections (40 MB of records) do not.
+      const t = new ConntrackTable(resolveConfig({ buckets: 1_048_576, max: 1_048_576, hash: 'jhash' }));
+      expect(pages.some((p) => p > 200)).toBe(true); // asked for the whole table first
+      fillAndFind(t, 9000);
+      expect(grow).toHaveBeenCalled();
+    } finally {
+      limited.mockRestore();
+      grow.mockRestore();
+    }
+  });
+});
