@@ -24,6 +24,11 @@ const PAGE = 65536;
 const walkModule = new EmbeddedModule(CHAIN_WALK_WASM);
 
 export class ChainWalk {
+  /** Bytes of the kernel's run area, before the table's heads (TABLE_AT). */
+  static get runAreaBytes(): number {
+    return walkModule.constant('TABLE_AT');
+  }
+
   /** Whether this host can run the kernel (see the file comment). */
   static readonly available: boolean = HOST_LITTLE_ENDIAN && typeof WebAssembly === 'object';
 

@@ -899,9 +899,14 @@ export class ConntrackTable implements ConntrackView {
   /** Bytes of per-connection arrays per connection slot (IPv4; `ext` adds 48 for IPv6). */
   static readonly BYTES_PER_CONNECTION = 1 + 1 + NodeLayout.CONN_WORDS * 4 + 4 + 4 + 8;
 
-  /** Bytes the table holds now: bucket array, the bucket-group change counts and the per-connection arrays at their current capacity. */
+  /**
+   * Bytes the table holds now: bucket array, the bucket-group change counts, the per-connection
+   * arrays at their current capacity, and the hasher's and the walk kernel's run areas. (The walk
+   * memory reserved for `max` connections takes pages from the system only as records fill it.)
+   */
   memoryBytes(): number {
-    return this.heads.byteLength + this.groupGeneration.byteLength + this.capacity * ConntrackTable.BYTES_PER_CONNECTION + (this.ext ? this.ext.byteLength : 0);
+    return this.heads.byteLength + this.groupGeneration.byteLength + this.capacity * ConntrackTable.BYTES_PER_CONNECTION + (this.ext ? this.ext.byteLength : 0) +
+      this.hasher.memoryBytes + (this.walk ? ChainWalk.runAreaBytes : 0);
   }
 
   private random(bound: number): number {

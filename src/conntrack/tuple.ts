@@ -248,6 +248,11 @@ export class TupleHasher {
     this.oneKernel = one.run;
   }
 
+  /** Bytes of WebAssembly memory this hasher holds (its run's page, and SipHash's single-tuple page). */
+  get memoryBytes(): number {
+    return (this.jhash ? 1 : 2) * 65536;
+  }
+
   /**
    * Puts tuple k of the next run into `runInput` (address words as in setTuple; IPv4 leaves words
    * 1..3 zero, as PacketBatch holds them).
