@@ -8,9 +8,10 @@
  * the caller writes the run's tuples into `runRecords`, and lookupRun hashes and walks them,
  * nothing copied in between.
  *
- * Memory: the kernel's run area, then the heads from TABLE_AT, then the nodes, last, so that a
- * larger node array is the same memory grown (nothing copied; the views are made anew, since a
- * grow detaches the old buffer). Only on little-endian hosts: the table's typed-array views must
+ * Memory: the kernel's run area, then the heads from TABLE_AT, then the nodes, last, reserved for
+ * the table's `max` (see the constructor); where only less could be had, a larger node array is
+ * the same memory grown (nothing copied; the views are made anew, since a grow detaches the old
+ * buffer). Only on little-endian hosts: the table's typed-array views must
  * see the numbers the kernel's little-endian loads see.
  */
 import { HOST_LITTLE_ENDIAN } from '../trace/batch.js';

@@ -112,7 +112,7 @@ export function icmpMayCreate(l3: number, type: number): boolean {
 /**
  * The records tuple-hash.wat reads (a const enum: numbers in the per-packet code, see
  * PacketFlag): WORDS int32 each — source address words 0..3, destination words 0..3 (as
- * PacketBatch holds them), sport | dport << 16, protonum | l3num << 8.
+ * PacketBatch holds them; IPv4 uses word 0 only), sport | dport << 16, protonum | l3num << 8.
  */
 const enum RunRecord {
   WORDS = 10,
@@ -254,8 +254,8 @@ export class TupleHasher {
   }
 
   /**
-   * Puts tuple k of the next run into `runInput` (address words as in setTuple; IPv4 leaves words
-   * 1..3 zero, as PacketBatch holds them).
+   * Puts tuple k of the next run into `runInput` (address words as in setTuple; an IPv4 tuple's
+   * words 1..3 are neither written nor read: zero in the tuple).
    */
   setRunTuple(k: number, l3: number, proto: number, s0: number, s1: number, s2: number, s3: number, d0: number, d1: number, d2: number, d3: number, sport: number, dport: number): void {
     putTupleRecord(this.runInput, Math.imul(k, RunRecord.WORDS), l3, proto, s0, s1, s2, s3, d0, d1, d2, d3, sport, dport);

@@ -225,27 +225,37 @@ describe('a walk result stands only while the walked nodes are alive', () => {
   });
 });
 
+/** Connection i's ORIGINAL tuple: 10.0.0.0 + i -> 192.0.2.1:443. */
+const connectionTuple = (i: number): [number, number, number, number, number, number, number, number, number, number] =>
+  [0x0a000000 + i, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1024 + (i % 50000), 443];
+
+/** Inserts connections 0..n-1 (TCP, long timeouts) past the table's first capacity (4096); returns their hashes. */
+function insertConnections(t: ConntrackTable, n: number): number[] {
+  const hashes: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const h = t.setTuple(4, 6, ...connectionTuple(i));
+    const c = t.alloc(h, 0);
+    t.refresh(c, 0, 1_000_000);
+    expect(t.confirm(c)).toBe(true);
+    hashes.push(h);
+  }
+  expect(t.capacity).toBeGreaterThan(4096);
+  return hashes;
+}
+
 describe('a table whose walk memory cannot grow', () => {
   it.runIf(ChainWalk.available)('goes on with plain arrays: every entry still found, lookupRun declines', () => {
     const grow = vi.spyOn(ChainWalk.prototype, 'growNodes');
     try {
       const t = new ConntrackTable(resolveConfig({ buckets: 1024, max: 20_000, hash: 'jhash' }));
       grow.mockImplementation(() => { throw new RangeError('WebAssembly.Memory.grow(): Maximum memory size exceeded'); });
-      const hashes: number[] = [];
-      // Past the first capacity (4096): the table grows, the memory does not.
+      // Past the first capacity: the table grows, the memory does not.
+      const hashes = insertConnections(t, 6000);
       for (let i = 0; i < 6000; i++) {
-        const h = t.setTuple(4, 6, 0x0a000000 + i, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1024 + (i % 50000), 443);
-        const c = t.alloc(h, 0);
-        t.refresh(c, 0, 1_000_000);
-        expect(t.confirm(c)).toBe(true);
-        hashes.push(h);
-      }
-      expect(t.capacity).toBeGreaterThan(4096);
-      for (let i = 0; i < 6000; i++) {
-        t.setTuple(4, 6, 0x0a000000 + i, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1024 + (i % 50000), 443);
+        t.setTuple(4, 6, ...connectionTuple(i));
         expect(t.find(hashes[i]!, 1)).toBe(2 * i);
       }
-      t.setRunTuple(0, 4, 6, 0x0a000000, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1024, 443);
+      t.setRunTuple(0, 4, 6, ...connectionTuple(0));
       expect(t.lookupRun(1, 1)).toBe(false);
       expect(t.runHashes[0]).toBe(hashes[0]); // hashed all the same (the hasher's run)
     } finally {
@@ -255,20 +265,12 @@ describe('a table whose walk memory cannot grow', () => {
 });
 
 describe('the walk memory', () => {
-  /** Fills a table past its first capacity (4096) and checks every entry is found, by find() and by a run walked ahead. */
+  /** Fills a table past its first capacity (4096) and checks every entry is found by runs walked ahead. */
   const fillAndFind = (t: ConntrackTable, n: number): void => {
-    const hashes: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const h = t.setTuple(4, 6, 0x0a000000 + i, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1024 + (i % 50000), 443);
-      const c = t.alloc(h, 0);
-      t.refresh(c, 0, 1_000_000);
-      expect(t.confirm(c)).toBe(true);
-      hashes.push(h);
-    }
-    expect(t.capacity).toBeGreaterThan(4096);
+    const hashes = insertConnections(t, n);
     for (let from = 0; from < n; from += 1000) {
       const count = Math.min(1000, n - from);
-      for (let k = 0; k < count; k++) t.setRunTuple(k, 4, 6, 0x0a000000 + from + k, 0, 0, 0, 0xc0000201 | 0, 0, 0, 0, 1024 + ((from + k) % 50000), 443);
+      for (let k = 0; k < count; k++) t.setRunTuple(k, 4, 6, ...connectionTuple(from + k));
       expect(t.lookupRun(count, 1)).toBe(true);
       for (let k = 0; k < count; k++) {
         expect(t.runHashes[k]).toBe(hashes[from + k]);
