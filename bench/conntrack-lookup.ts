@@ -114,11 +114,13 @@ function preparedRun(t: ConntrackTable): Rate {
       const ports = keyPorts[from + k]!;
       putTupleRecord(records, k * HASH_RUN_RECORD_WORDS, 4, 6, keySrc[from + k]! | 0, 0, 0, 0, keyDst[from + k]! | 0, 0, 0, 0, ports >>> 16, ports & 0xffff);
     }
-    if (!t.lookupRun(n, 1000)) throw new Error('this table has no walk kernel');
+    // A table without the walk kernel (big-endian host, no memory for it) hashes only: warm, then find().
+    const walked = t.lookupRun(n, 1000);
     const hashes = t.runHashes, node = t.walkNode, visitedOf = t.walkVisited, expiry = t.walkExpiry, bucket = t.walkBucket;
-    for (let k = 0; k < n; k++) runGeneration[k] = t.walkGeneration(bucket[k]!);
+    if (walked) for (let k = 0; k < n; k++) runGeneration[k] = t.walkGeneration(bucket[k]!);
+    else warmed = (warmed + t.warm(hashes, n, runHeads)) | 0;
     for (let k = 0; k < n; k++) {
-      let found = t.takeWalk(node[k]!, visitedOf[k]!, expiry[k]!, runGeneration[k]!, bucket[k]!, 0, 1000);
+      let found = walked ? t.takeWalk(node[k]!, visitedOf[k]!, expiry[k]!, runGeneration[k]!, bucket[k]!, 0, 1000) : WALK_UNDECIDED;
       if (found < 0) {
         const ports = keyPorts[from + k]!;
         t.loadTuple(4, 6, keySrc[from + k]! | 0, 0, 0, 0, keyDst[from + k]! | 0, 0, 0, 0, ports >>> 16, ports & 0xffff);
