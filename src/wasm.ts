@@ -5,6 +5,14 @@
  * instance on a scratch page, so that instances made later (one per reader, table or hasher) do
  * neither again.
  */
+import { HOST_LITTLE_ENDIAN } from './trace/batch.js';
+
+/**
+ * Whether this host runs the kernels whose memory JavaScript reads and writes through typed
+ * arrays: those hold numbers in the host's byte order, WebAssembly memory is little-endian.
+ */
+export const WASM_KERNELS_AVAILABLE: boolean = HOST_LITTLE_ENDIAN && typeof WebAssembly === 'object';
+
 export class EmbeddedModule {
   private compiled: WebAssembly.Module | null = null;
   private exports: Record<string, unknown> | null = null;

@@ -14,8 +14,7 @@
  * buffer). Only on little-endian hosts: the table's typed-array views must
  * see the numbers the kernel's little-endian loads see.
  */
-import { HOST_LITTLE_ENDIAN } from '../trace/batch.js';
-import { EmbeddedModule } from '../wasm.js';
+import { EmbeddedModule, WASM_KERNELS_AVAILABLE } from '../wasm.js';
 import { CHAIN_WALK_WASM } from './chain-walk-wasm.js';
 import { HASH_RUN_RECORD_WORDS, type HashRunKernel, type TupleHasher } from './tuple.js';
 
@@ -31,7 +30,7 @@ export class ChainWalk {
   }
 
   /** Whether this host can run the kernel (see the file comment). */
-  static readonly available: boolean = HOST_LITTLE_ENDIAN && typeof WebAssembly === 'object';
+  static readonly available: boolean = WASM_KERNELS_AVAILABLE;
 
   heads: Int32Array;
   nodes: Int32Array;

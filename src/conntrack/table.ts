@@ -520,7 +520,7 @@ export class ConntrackTable implements ConntrackView {
    * WALK_UNDECIDED when it does not stand (or was undecided): load the tuple and call find().
    */
   takeWalk(node: number, visited: number, expiry: number, generation: number, bucket: number, ageMs: number, nowMs: number): number {
-    if (node === WALK_UNDECIDED || !(ageMs < Walk.HORIZON_MS) || generation !== this.groupGeneration[bucket & Walk.GROUP_MASK] || ((expiry - nowMs) | 0) <= 0) {
+    if (node === WALK_UNDECIDED || !(ageMs < Walk.HORIZON_MS) || generation !== this.walkGeneration(bucket) || ((expiry - nowMs) | 0) <= 0) {
       this.walksRedone++;
       return WALK_UNDECIDED;
     }

@@ -250,7 +250,8 @@ export class TupleHasher {
 
   /** Bytes of WebAssembly memory this hasher holds (its run's page, and SipHash's single-tuple page). */
   get memoryBytes(): number {
-    return (this.jhash ? 1 : 2) * 65536;
+    const run = this.runInput.buffer, one = this.oneInput.buffer;
+    return run.byteLength + (one === run ? 0 : one.byteLength);
   }
 
   /**

@@ -8,8 +8,8 @@
  * Only on little-endian hosts: the staging columns are copied as bytes into the batch's typed
  * arrays, which hold numbers in the host's order, and WebAssembly memory is little-endian.
  */
-import { HOST_LITTLE_ENDIAN, MAX_VLAN_TAGS, type PacketBatch } from './batch.js';
-import { EmbeddedModule } from '../wasm.js';
+import { MAX_VLAN_TAGS, type PacketBatch } from './batch.js';
+import { EmbeddedModule, WASM_KERNELS_AVAILABLE } from '../wasm.js';
 import { PCAP_KERNEL_WASM } from './pcap-kernel-wasm.js';
 
 /** The batch fields the kernel stages, each with its column's export name and bytes per slot. */
@@ -58,7 +58,7 @@ const pcapKernelModule = new EmbeddedModule(PCAP_KERNEL_WASM);
 
 export class PcapKernel {
   /** Whether this host can run the kernel (see the file comment). */
-  static readonly available: boolean = HOST_LITTLE_ENDIAN && typeof WebAssembly === 'object';
+  static readonly available: boolean = WASM_KERNELS_AVAILABLE;
 
   /** The reader's window: the first bytes of the kernel's memory. */
   readonly window: Uint8Array;
